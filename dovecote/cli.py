@@ -1,0 +1,165 @@
+"""``dovecote driver|reconciler``: argv and environment in, the composed daemon running.
+
+The composition root: the only module that reads argv, configures logging and picks the adapters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import logging.config
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+log = logging.getLogger("dovecote")
+
+DEFAULT_OVSDB = "unix:/var/run/openvswitch/db.sock"
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def setup_logging(level: str, fmt: str) -> None:
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {
+                "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+                "json": {"()": _JsonFormatter},
+            },
+            "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": fmt}},
+            "root": {"level": level.upper(), "handlers": ["stderr"]},
+            "loggers": {"ovsdbapp": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+        }
+    )
+
+
+def _stop_on_signals(stop: Any) -> None:
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping", signum)
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run_driver(args: argparse.Namespace) -> int:
+    from driver.handlers import Driver
+    from driver.ovs import Ovs
+    from driver.server import PluginServer
+
+    driver = Driver(Ovs(args.ovsdb))
+    driver.restore()
+    server = PluginServer(args.socket, driver)
+    _stop_on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
+    log.info("driver serving %s (ovsdb %s)", args.socket, args.ovsdb)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
+def run_reconciler(args: argparse.Namespace) -> int:
+    import functools
+
+    from prometheus_client import start_http_server
+
+    from reconciler.config_source import watch_config
+    from reconciler.docker_source import DockerSource
+    from reconciler.faucet import Signaller, read_state
+    from reconciler.loop import Io, Reconciler
+    from reconciler.metrics import Metrics
+    from reconciler.ovsdb_source import OvsdbSource
+    from reconciler.validate import validate
+
+    if not os.path.exists(args.faucet_config):
+        log.error("FAUCET config %s does not exist", args.faucet_config)
+        return 2
+    metrics = Metrics()
+    kick_target: list[Reconciler] = []
+
+    def kick(reason: str) -> None:
+        if kick_target:
+            kick_target[0].kick(reason)
+
+    ovsdb = OvsdbSource(args.ovsdb, kick)
+    docker_source = DockerSource(kick)
+    faucet_state = functools.partial(read_state, args.faucet_metrics) if args.faucet_metrics else (lambda: None)
+    io = Io(
+        ovs_snapshot=ovsdb.snapshot,
+        docker_snapshot=docker_source.snapshot,
+        validate=validate,
+        signal=Signaller(args.faucet_pidfile, args.faucet_container),
+        faucet_state=faucet_state,
+    )
+    reconciler = Reconciler(args.faucet_config, io, metrics, resync_seconds=args.resync)
+    kick_target.append(reconciler)
+    host, _, port = args.metrics_addr.rpartition(":")
+    start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry)
+    ovsdb.start()
+    docker_source.start()
+    observer = watch_config(args.faucet_config, kick)
+    _stop_on_signals(reconciler.stop)
+    log.info("reconciler managing %s (metrics on %s)", args.faucet_config, args.metrics_addr)
+    try:
+        reconciler.run_forever()
+    finally:
+        observer.stop()
+        docker_source.stop()
+        ovsdb.stop()
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="dovecote", description=__doc__)
+    top.add_argument("--log-level", default=os.environ.get("DOVECOTE_LOG_LEVEL", "info"))
+    top.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("DOVECOTE_LOG_FORMAT", "text"))
+    sub = top.add_subparsers(dest="command", required=True)
+
+    drv = sub.add_parser("driver", help="serve the Docker network driver 'ovs'")
+    drv.add_argument("--socket", default="/run/docker/plugins/ovs.sock")
+    drv.add_argument("--ovsdb", default=DEFAULT_OVSDB)
+    drv.set_defaults(run=run_driver)
+
+    rec = sub.add_parser("reconciler", help="keep FAUCET's config in step with containers")
+    rec.add_argument("--faucet-config", required=True, help="the operator's faucet.yaml")
+    who = rec.add_mutually_exclusive_group()
+    who.add_argument("--faucet-pidfile", help="file holding FAUCET's pid, for SIGHUP")
+    who.add_argument("--faucet-container", help="name of a FAUCET container, for SIGHUP through Docker")
+    rec.add_argument(
+        "--faucet-metrics",
+        default="http://127.0.0.1:9302/metrics",
+        help="FAUCET's Prometheus URL ('' to skip confirmation)",
+    )
+    rec.add_argument("--ovsdb", default=DEFAULT_OVSDB)
+    rec.add_argument("--metrics-addr", default="127.0.0.1:9304")
+    rec.add_argument("--resync", type=float, default=60.0, help="seconds between full passes without hints")
+    rec.set_defaults(run=run_reconciler)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

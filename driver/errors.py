@@ -1,0 +1,36 @@
+"""Driver errors. ``str(error)`` is exactly what the docker CLI shows after ``remote: ``."""
+
+from __future__ import annotations
+
+
+class DriverError(Exception):
+    """Base class: an error the user should see."""
+
+
+class InvalidOption(DriverError):
+    """A bad ``-o`` option or IPAM input."""
+
+    def __init__(self, key: str, value: str, problem: str) -> None:
+        super().__init__(f"{key} {value!r}: {problem}")
+        self.key = key
+        self.value = value
+
+
+class InvalidRequest(DriverError):
+    """A malformed request, such as Docker's empty-body retry."""
+
+
+class Conflict(DriverError):
+    """The request clashes with something that exists (dpid in use, ofport taken)."""
+
+
+class NotFound(DriverError):
+    """The network or endpoint is unknown; harmless on teardown calls."""
+
+
+class Exhausted(DriverError):
+    """No free resource (ofport)."""
+
+
+class BackendError(DriverError):
+    """OVSDB, netlink or iptables failed."""

@@ -1,0 +1,113 @@
+"""HTTP on the plugin's Unix socket: route, parse JSON, turn every outcome into HTTP 200 + JSON.
+
+The protocol is a dozen POST routes with JSON bodies and no Content-Type; the standard library's
+threading HTTP server handles it (keep-alive, parallel connections) without a web framework.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import socketserver
+import stat
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from driver.errors import DriverError, NotFound
+from driver.handlers import ROUTES, TEARDOWN, Driver
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SOCKET = "/run/docker/plugins/ovs.sock"
+CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
+
+
+def reply_for(path: str, exc: Exception) -> dict[str, Any]:
+    """The one mapping from an exception to what Docker sees."""
+    if isinstance(exc, NotFound) and path in TEARDOWN:
+        return {}
+    if isinstance(exc, DriverError):
+        return {"Err": str(exc)}
+    log.error("internal error in %s", path, exc_info=exc)
+    return {"Err": f"internal error ({type(exc).__name__}); see the dovecote driver log"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: PluginServer
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        handler = ROUTES.get(self.path)
+        if handler is None:
+            self._send(404, b"404 page not found\n", "text/plain")
+            return
+        try:
+            request = json.loads(body) if body.strip() else {}
+            if not isinstance(request, dict):
+                raise ValueError("request is not a JSON object")
+            log.debug("%s %s", self.path, body[:2000])
+            response = handler(self.server.driver, request)
+        except ValueError as exc:
+            response = {"Err": f"malformed request: {exc}"}
+        except Exception as exc:  # noqa: BLE001 - every failure must become a JSON reply
+            response = reply_for(self.path, exc)
+        if "Err" in response:
+            log.warning("%s failed: %s", self.path, response["Err"])
+        self._send(200, json.dumps(response).encode(), CONTENT_TYPE)
+
+    def _send(self, status: int, payload: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+        log.debug("http: %s", format % args)
+
+
+class PluginServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """A threaded HTTP/1.1 server on a Unix socket; Docker calls in parallel."""
+
+    daemon_threads = True
+
+    def __init__(self, path: str, driver: Driver) -> None:
+        self.driver = driver
+        self.path = path
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        _remove_stale_socket(path)
+        super().__init__(path, _Handler)
+        os.chmod(path, 0o660)
+
+    def server_close(self) -> None:
+        super().server_close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def _remove_stale_socket(path: str) -> None:
+    """A leftover socket with no listener costs Docker 15 s of retries per call: remove it.
+
+    A socket that still answers belongs to a running driver: refuse to steal it.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise DriverError(f"{path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        os.unlink(path)
+        return
+    finally:
+        probe.close()
+    raise DriverError(f"another driver is already serving {path}")

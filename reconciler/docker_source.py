@@ -1,0 +1,82 @@
+"""Docker source: list running containers and ``ovs`` networks; events are only hints.
+
+The event stream is opened before each list, so nothing between the two is missed (style.md §2);
+when the stream breaks it is reopened and the next pass lists again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import docker
+from docker.errors import DockerException
+
+from reconciler.snapshot import Attachment, Container, DockerSnapshot, Network
+
+log = logging.getLogger(__name__)
+
+DRIVER_NAME = "ovs"
+RELEVANT = {
+    "container": {"start", "die", "destroy", "update", "rename"},
+    "network": {"connect", "disconnect", "create", "destroy"},
+}
+
+
+class DockerSource:
+    def __init__(self, on_change: Callable[[str], None], client: docker.DockerClient | None = None) -> None:
+        self.client = client or docker.from_env(timeout=30)
+        self.on_change = on_change
+        self._stop = threading.Event()
+        self._stream: Any = None
+        self._thread = threading.Thread(target=self._watch, name="docker-source", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._stream is not None:
+            self._stream.close()
+
+    def snapshot(self) -> DockerSnapshot:
+        api = self.client.api
+        networks = tuple(Network(n["Id"], n["Name"]) for n in api.networks(filters={"driver": DRIVER_NAME}))
+        ids = {n.id for n in networks}
+        containers = []
+        for item in api.containers(filters={"status": "running"}):
+            attachments = tuple(
+                Attachment(
+                    network_id=settings.get("NetworkID", ""),
+                    endpoint_id=settings.get("EndpointID", ""),
+                    mac=settings.get("MacAddress", ""),
+                    ipv4=settings.get("IPAddress", ""),
+                )
+                for settings in ((item.get("NetworkSettings") or {}).get("Networks") or {}).values()
+                if settings.get("NetworkID") in ids and settings.get("EndpointID")
+            )
+            if attachments:
+                name = (item.get("Names") or ["/" + item["Id"][:12]])[0].lstrip("/")
+                containers.append(Container(item["Id"], name, dict(item.get("Labels") or {}), attachments))
+        return DockerSnapshot(networks, tuple(sorted(containers, key=lambda c: c.id)))
+
+    def _watch(self) -> None:
+        backoff = 1.0
+        while not self._stop.is_set():
+            try:
+                self._stream = self.client.api.events(decode=True, filters={"type": list(RELEVANT)})
+                self.on_change("docker-reconnect")
+                backoff = 1.0
+                for event in self._stream:
+                    if event.get("Action") in RELEVANT.get(event.get("Type", ""), ()):
+                        self.on_change(f"docker-{event.get('Type')}-{event.get('Action')}")
+            except (DockerException, OSError, ValueError) as exc:
+                if self._stop.is_set():
+                    return
+                log.warning("docker event stream broke (%s); reconnecting in %.0f s", exc, backoff)
+            if not self._stop.is_set():
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)

@@ -1,0 +1,196 @@
+"""The reconcile loop: a dirty flag, one worker, a periodic resync. Events only mark it dirty.
+
+Every pass starts from full snapshots, so a missed, repeated or coalesced event changes nothing:
+the loop can start from zero at any time and converge. All I/O is injected.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from reconciler.desired import DesiredConfig, Problem, desired_config
+from reconciler.faucet import ReloadState, sha256_text, wait_for_reload, write_atomic
+from reconciler.metrics import Metrics
+from reconciler.render import GENERATED_NAME, has_include, operator_view, render_generated, with_include
+from reconciler.snapshot import DockerSnapshot, OvsSnapshot
+from reconciler.validate import NO_DPS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Status:
+    """What the last pass found, for logs, metrics and ``dovecote status``."""
+
+    written_hash: str = ""
+    loaded_hash: str = ""
+    rejected: str = ""
+    problems: tuple[Problem, ...] = ()
+    ports: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Io:
+    """The reconciler's edges, injected (tests pass fakes for pure-logic checks)."""
+
+    ovs_snapshot: Callable[[], OvsSnapshot]
+    docker_snapshot: Callable[[], DockerSnapshot]
+    validate: Callable[[str, str, str], str | None]
+    signal: Callable[[], None]
+    faucet_state: Callable[[], ReloadState | None]
+    write: Callable[[str, str], None] = write_atomic
+
+
+class Reconciler:
+    def __init__(
+        self,
+        config_path: str,
+        io: Io,
+        metrics: Metrics | None = None,
+        resync_seconds: float = 60.0,
+        settle_seconds: float = 0.1,
+        reload_timeout: float = 60.0,
+        retry_seconds: float = 5.0,
+    ) -> None:
+        self.config_path = config_path
+        self.generated_path = os.path.join(os.path.dirname(os.path.realpath(config_path)), GENERATED_NAME)
+        self.io = io
+        self.metrics = metrics or Metrics()
+        self.resync_seconds = resync_seconds
+        self.settle_seconds = settle_seconds
+        self.reload_timeout = reload_timeout
+        self.retry_seconds = retry_seconds
+        self.status = Status()
+        self._dirty = threading.Event()
+        self._stop = threading.Event()
+
+    def kick(self, reason: str = "") -> None:
+        """Something may have changed: run a pass soon (many kicks, one pass)."""
+        log.debug("kick: %s", reason)
+        self._dirty.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._dirty.set()
+
+    def run_forever(self) -> None:
+        backoff = 1.0
+        self._dirty.set()
+        while not self._stop.is_set():
+            self._dirty.wait(self.resync_seconds)
+            if self._stop.is_set():
+                return
+            self._stop.wait(self.settle_seconds)  # let a burst of hints gather into one pass
+            self._dirty.clear()
+            try:
+                self.run_pass()
+                backoff = 1.0
+            except Exception as exc:  # noqa: BLE001 - one failed pass must not end the loop
+                self.metrics.errors.labels(type(exc).__name__).inc()
+                self.metrics.passes.labels("error").inc()
+                log.exception("reconcile pass failed (retrying in %.0f s): %s", backoff, exc)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                self._dirty.set()
+
+    def run_pass(self) -> str:
+        """One level-triggered pass; returns what it did (noop, reload, written, rejected)."""
+        started = time.monotonic()
+        operator_text = _read(self.config_path)
+        desired = desired_config(self.io.ovs_snapshot(), self.io.docker_snapshot(), operator_view(operator_text))
+        self._report(desired)
+        candidate = render_generated(desired.dps)
+        candidate_hash = sha256_text(candidate)
+        include_ok = has_include(operator_text)
+        current = _read(self.generated_path) if os.path.exists(self.generated_path) else None
+        if include_ok and current == candidate and self._loaded(candidate_hash):
+            self.metrics.pass_seconds.observe(time.monotonic() - started)
+            self._converged("noop")
+            return "noop"
+        if current != candidate or not include_ok:
+            error = self.io.validate(self.config_path, operator_text, candidate)
+            if error and not (NO_DPS in error and not desired.dps):
+                self.metrics.rejected.inc()
+                self.metrics.config_invalid.set(1)
+                self.metrics.passes.labels("rejected").inc()
+                if error != self.status.rejected:
+                    log.error("candidate FAUCET config rejected, nothing written: %s", error)
+                self.status.rejected = error
+                return "rejected"
+            self.metrics.config_invalid.set(0)
+            self.status.rejected = ""
+            self.io.write(self.generated_path, candidate)
+            if not include_ok:
+                self.io.write(self.config_path, with_include(operator_text))
+                log.info("added include of %s to %s", GENERATED_NAME, self.config_path)
+            self.metrics.writes.inc()
+            self.status.written_hash = candidate_hash
+            log.info("config written: %s", _summary(desired))
+        self.metrics.pass_seconds.observe(time.monotonic() - started)
+        return self._reload(candidate_hash, expect_empty=not desired.dps)
+
+    def _loaded(self, candidate_hash: str) -> bool:
+        if self.status.loaded_hash == candidate_hash:
+            return True
+        state = self.io.faucet_state()
+        if state is not None and candidate_hash in state.hashes.split(","):
+            self.status.loaded_hash = candidate_hash
+            return True
+        return False
+
+    def _reload(self, candidate_hash: str, expect_empty: bool) -> str:
+        before = self.io.faucet_state()
+        self.io.signal()
+        self.metrics.reloads_requested.inc()
+        ok, why = wait_for_reload(self.io.faucet_state, before, candidate_hash, self.reload_timeout)
+        if not ok and expect_empty and NO_DPS in why:
+            # FAUCET cannot load a config without dps; with no networks and no operator dps that
+            # is the truth, not a failure: it keeps nothing of ours running.
+            self.status.loaded_hash = candidate_hash
+            self._converged("reload")
+            return "reload"
+        if ok:
+            self.metrics.reloads_confirmed.inc()
+            self.status.loaded_hash = candidate_hash
+            log.info("FAUCET reloaded (config %s)", candidate_hash[:12])
+            self._converged("reload")
+            return "reload"
+        self.metrics.reloads_unconfirmed.inc()
+        self.metrics.passes.labels("unconfirmed").inc()
+        log.warning("FAUCET reload not confirmed (retrying in %.0f s): %s", self.retry_seconds, why)
+        retry = threading.Timer(self.retry_seconds, self.kick, args=("retry-reload",))
+        retry.daemon = True
+        retry.start()
+        return "unconfirmed"
+
+    def _converged(self, result: str) -> None:
+        self.metrics.passes.labels(result).inc()
+        self.metrics.last_success.set_to_current_time()
+
+    def _report(self, desired: DesiredConfig) -> None:
+        new = [p for p in desired.problems if p not in self.status.problems]
+        for problem in new:
+            log.warning("port left out: %s", problem)
+        self.status.problems = desired.problems
+        self.metrics.problems.set(len(desired.problems))
+        ports = {name: len(dp["interfaces"]) for name, dp in desired.dps.items()}
+        for name in set(self.status.ports) - set(ports):
+            self.metrics.ports.remove(name)
+        for name, count in ports.items():
+            self.metrics.ports.labels(name).set(count)
+        self.status.ports = ports
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _summary(desired: DesiredConfig) -> str:
+    parts = [f"dp {name} {len(dp['interfaces'])} interfaces" for name, dp in sorted(desired.dps.items())]
+    return "; ".join(parts) or "no dovecote dps"

@@ -1,0 +1,93 @@
+"""OVSDB source: an IDL monitor on the few columns the reconciler reads; every change is a hint.
+
+The ``ovs`` IDL blocks when idle (no polling) and reconnects by itself (ovs-python.md §B). The IDL
+is not thread-safe, so its own thread turns each change into an immutable snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Callable
+
+from dovecote import contract
+from reconciler.snapshot import OvsBridge, OvsPort, OvsSnapshot
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # ovs.poller imports eventlet, which warns about itself
+    import ovs.db.idl
+    import ovs.poller
+    from ovsdbapp.backend.ovs_idl import idlutils
+
+log = logging.getLogger(__name__)
+
+COLUMNS = {
+    "Bridge": ["name", "external_ids", "ports"],
+    "Port": ["name", "interfaces"],
+    "Interface": ["name", "ofport", "external_ids", "type"],
+}
+
+
+def _first(value: object) -> int:
+    if isinstance(value, list):
+        value = value[0] if value else -1
+    return value if isinstance(value, int) else -1
+
+
+class OvsdbSource:
+    """Keeps the latest OvsSnapshot; calls ``on_change`` whenever OVSDB changed."""
+
+    def __init__(self, url: str, on_change: Callable[[str], None]) -> None:
+        self.url = url
+        self.on_change = on_change
+        self._snapshot: OvsSnapshot | None = None
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ovsdb-source", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def snapshot(self, timeout: float = 30.0) -> OvsSnapshot:
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"no OVSDB snapshot from {self.url} yet")
+        assert self._snapshot is not None
+        return self._snapshot
+
+    def _run(self) -> None:
+        helper = idlutils.get_schema_helper(self.url, "Open_vSwitch")
+        for table, columns in COLUMNS.items():
+            helper.register_columns(table, columns)
+        idl = ovs.db.idl.Idl(self.url, helper)
+        seen = -1
+        while not self._stop.is_set():
+            idl.run()
+            if idl.change_seqno != seen and idl.has_ever_connected():
+                seen = idl.change_seqno
+                self._snapshot = build_snapshot(idl.tables)
+                self._ready.set()
+                self.on_change("ovsdb")
+            poller = ovs.poller.Poller()
+            idl.wait(poller)
+            poller.timer_wait(1000)
+            poller.block()
+        idl.close()
+
+
+def build_snapshot(tables: dict) -> OvsSnapshot:
+    """The dovecote bridges and their interfaces, from the IDL's tables."""
+    bridges = []
+    for row in tables["Bridge"].rows.values():
+        record = contract.decode_bridge(row.name, dict(row.external_ids))
+        if record is None:
+            continue
+        ports = []
+        for port in row.ports:
+            for iface in port.interfaces:
+                ports.append(OvsPort(iface.name, _first(iface.ofport), dict(iface.external_ids), iface.type))
+        bridges.append(OvsBridge(record, tuple(sorted(ports, key=lambda p: p.name))))
+    return OvsSnapshot(tuple(sorted(bridges, key=lambda b: b.name)))

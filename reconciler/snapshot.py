@@ -1,0 +1,76 @@
+"""Frozen views of the world the reconciler reads: only the fields it uses. No I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dovecote import contract
+
+
+@dataclass(frozen=True)
+class OvsPort:
+    """One Interface of a bridge."""
+
+    name: str
+    ofport: int
+    external_ids: Mapping[str, str] = field(default_factory=dict)
+    type: str = ""
+
+
+@dataclass(frozen=True)
+class OvsBridge:
+    """A dovecote bridge: the driver's record and its interfaces."""
+
+    record: contract.BridgeRecord
+    ports: tuple[OvsPort, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.record.bridge
+
+
+@dataclass(frozen=True)
+class OvsSnapshot:
+    bridges: tuple[OvsBridge, ...] = ()
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A container's endpoint on one network, as Docker reports it."""
+
+    network_id: str
+    endpoint_id: str
+    mac: str = ""
+    ipv4: str = ""
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class DockerSnapshot:
+    """Running containers and the networks of the ``ovs`` driver."""
+
+    networks: tuple[Network, ...] = ()
+    containers: tuple[Container, ...] = ()
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """What the reconciler must know of the operator's faucet.yaml: names it must not collide with."""
+
+    dp_names: frozenset[str] = frozenset()
+    acl_names: frozenset[str] | None = None
+    """None when ACLs cannot be known here (defined in files the top file includes)."""

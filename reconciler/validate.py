@@ -1,0 +1,67 @@
+"""Validate a candidate with FAUCET's own parser before anything is written (faucet.md §5.2).
+
+The candidate is checked as FAUCET would load it: the operator's file (with its other includes)
+plus the candidate generated file, copied beside the real ones so relative includes resolve alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+
+from reconciler.render import GENERATED_NAME, swap_include, with_include
+
+LOGNAME = "dovecote-validate"
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # FAUCET imports eventlet, which warns about itself
+    from faucet.conf import InvalidConfigError
+    from faucet.config_parser import dp_parser
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+NO_DPS = "DPs not configured"
+
+
+def validate(config_path: str, operator_text: str, candidate: str) -> str | None:
+    """None if FAUCET would load the candidate, else FAUCET's reason."""
+    directory = os.path.dirname(os.path.realpath(config_path))
+    made: list[str] = []
+    collect = _Collect()
+    config_log = logging.getLogger(LOGNAME + ".config")
+    config_log.addHandler(collect)
+    config_log.propagate = False
+    try:
+        generated = _temp(directory, candidate, made)
+        top = _temp(
+            directory, swap_include(with_include(operator_text), GENERATED_NAME, os.path.basename(generated)), made
+        )
+        dp_parser(top, LOGNAME)
+        return None
+    except InvalidConfigError as exc:
+        details = "; ".join(line for line in collect.lines if line)
+        return f"{exc}" + (f" ({details})" if details else "")
+    except Exception as exc:  # noqa: BLE001 - FAUCET's parser raises others on odd input
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        config_log.removeHandler(collect)
+        for path in made:
+            os.unlink(path)
+
+
+def _temp(directory: str, text: str, made: list[str]) -> str:
+    fd, path = tempfile.mkstemp(dir=directory, prefix=".dovecote-check-", suffix=".yaml")
+    made.append(path)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Turn a fresh Debian 12 root machine into a dovecote host; safe to run again and again.
+# Installs the system packages, starts Open vSwitch and dockerd when they are not running, makes
+# the venv with dovecote and FAUCET, and builds the local `busybox` image (no registry needed).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${DOVECOTE_VENV:-/opt/dovecote/venv}
+export DEBIAN_FRONTEND=noninteractive
+say() { printf 'provision: %s\n' "$*" >&2; }
+
+[ "$(id -u)" = 0 ] || { echo "provision: run as root" >&2; exit 1; }
+
+packages=(openvswitch-switch docker.io iptables busybox-static iputils-ping iproute2 procps kmod
+          python3 python3-venv python3-pip ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! ovs-vsctl --timeout=5 show >/dev/null 2>&1; then
+  say "starting Open vSwitch"
+  /usr/share/openvswitch/scripts/ovs-ctl start --system-id=random 2>&1 | grep -v ulimit >&2 || true
+  ovs-vsctl --timeout=20 show >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  say "starting dockerd (log: /var/log/dovecote-dockerd.log)"
+  nohup dockerd >>/var/log/dovecote-dockerd.log 2>&1 </dev/null &
+  for _ in $(seq 1 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV"
+  /usr/bin/python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c 'import dovecote, faucet, pytest' 2>/dev/null \
+   || [ "$HERE/setup.cfg" -nt "$VENV/.dovecote-installed" ]; then
+  say "installing dovecote and FAUCET into $VENV"
+  "$VENV/bin/pip" install -q --upgrade pip 2>&1 | grep -v 'is ignored' >&2 || true
+  "$VENV/bin/pip" install -q -e "$HERE[test]" 2>&1 | grep -v 'is ignored' >&2 || true
+  "$VENV/bin/python" -c 'import dovecote, faucet, pytest'
+  touch "$VENV/.dovecote-installed"
+fi
+
+if ! docker image inspect busybox:latest >/dev/null 2>&1; then
+  say "building the busybox image from busybox-static"
+  root=$(mktemp -d)
+  mkdir -p "$root"/{bin,etc,tmp,proc,sys,dev,root}
+  cp /bin/busybox "$root/bin/busybox"
+  for applet in $("$root/bin/busybox" --list); do
+    [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+  done
+  tar -C "$root" -c . | docker import -c 'CMD ["sh"]' - busybox:latest >/dev/null
+  rm -rf "$root"
+fi
+say "ready: OVS $(ovs-vsctl --version | head -1 | awk '{print $NF}'), docker $(docker version -f '{{.Server.Version}}'), $("$VENV/bin/faucet" --version 2>/dev/null | tail -1)"
