@@ -100,7 +100,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
             kick_target[0].kick(reason)
 
     ovsdb = OvsdbSource(args.ovsdb, kick)
-    docker_source = DockerSource(kick)
+    docker_source = DockerSource(kick, args.driver_name)
     faucet_state = functools.partial(read_state, args.faucet_metrics) if args.faucet_metrics else (lambda: None)
     io = Io(
         ovs_snapshot=ovsdb.snapshot,
@@ -150,6 +150,7 @@ def parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--ovsdb", default=DEFAULT_OVSDB)
     rec.add_argument("--metrics-addr", default="127.0.0.1:9304")
+    rec.add_argument("--driver-name", default="ovs", help="the Docker driver name whose networks to manage")
     rec.add_argument("--resync", type=float, default=60.0, help="seconds between full passes without hints")
     rec.set_defaults(run=run_reconciler)
     return top

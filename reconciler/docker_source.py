@@ -27,8 +27,14 @@ RELEVANT = {
 
 
 class DockerSource:
-    def __init__(self, on_change: Callable[[str], None], client: docker.DockerClient | None = None) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[str], None],
+        driver_name: str = DRIVER_NAME,
+        client: docker.DockerClient | None = None,
+    ) -> None:
         self.client = client or docker.from_env(timeout=30)
+        self.driver_name = driver_name
         self.on_change = on_change
         self._stop = threading.Event()
         self._stream: Any = None
@@ -44,7 +50,7 @@ class DockerSource:
 
     def snapshot(self) -> DockerSnapshot:
         api = self.client.api
-        networks = tuple(Network(n["Id"], n["Name"]) for n in api.networks(filters={"driver": DRIVER_NAME}))
+        networks = tuple(Network(n["Id"], n["Name"]) for n in api.networks(filters={"driver": self.driver_name}))
         ids = {n.id for n in networks}
         containers = []
         for item in api.containers(filters={"status": "running"}):
