@@ -83,7 +83,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
 
     from reconciler.config_source import watch_config
     from reconciler.docker_source import DockerSource
-    from reconciler.faucet import Signaller, read_state
+    from reconciler.faucet import Signaller, read_state, remove_stale_temp_files
     from reconciler.loop import Io, Reconciler
     from reconciler.metrics import Metrics
     from reconciler.ovsdb_source import OvsdbSource
@@ -92,6 +92,8 @@ def run_reconciler(args: argparse.Namespace) -> int:
     if not os.path.exists(args.faucet_config):
         log.error("FAUCET config %s does not exist", args.faucet_config)
         return 2
+    for name in remove_stale_temp_files(os.path.dirname(os.path.realpath(args.faucet_config))):
+        log.info("removed %s, left by an interrupted reconciler", name)
     metrics = Metrics()
     kick_target: list[Reconciler] = []
 
@@ -108,6 +110,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
         validate=validate,
         signal=Signaller(args.faucet_pidfile, args.faucet_container),
         faucet_state=faucet_state,
+        publish_status=functools.partial(_write_status, args.status_file) if args.status_file else None,
     )
     reconciler = Reconciler(args.faucet_config, io, metrics, resync_seconds=args.resync)
     kick_target.append(reconciler)
@@ -125,6 +128,13 @@ def run_reconciler(args: argparse.Namespace) -> int:
         docker_source.stop()
         ovsdb.stop()
     return 0
+
+
+def _write_status(path: str, document: dict[str, Any]) -> None:
+    from reconciler.faucet import write_atomic
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomic(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -151,6 +161,11 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--ovsdb", default=DEFAULT_OVSDB)
     rec.add_argument("--metrics-addr", default="127.0.0.1:9304")
     rec.add_argument("--driver-name", default="ovs", help="the Docker driver name whose networks to manage")
+    rec.add_argument(
+        "--status-file",
+        default="/run/dovecote/reconciler-status.json",
+        help="JSON status rewritten after every pass, for 'dovecote status' ('' to skip)",
+    )
     rec.add_argument("--resync", type=float, default=60.0, help="seconds between full passes without hints")
     rec.set_defaults(run=run_reconciler)
     return top

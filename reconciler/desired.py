@@ -1,4 +1,4 @@
-"""The heart of the reconciler, a pure function: snapshots in, the FAUCET dps dovecote owns out.
+"""The heart of the reconciler, a pure function: snapshots in, the FAUCET config dovecote owns out.
 
 ``desired_config(ovs, docker, operator)`` never does I/O. Everything it cannot trust (labels,
 names) becomes data for the YAML dumper, never YAML text, and a bad value drops only its own port
@@ -25,11 +25,13 @@ from reconciler.snapshot import (
 LABEL_PREFIXES = ("dovecote.faucet.", "dovesnap.faucet.")
 """Both spellings are accepted; dovecote's wins when a container has both."""
 _ACL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off", "")
 
 
 @dataclass(frozen=True)
 class Problem:
-    """Why a port was left out (or a network skipped), for logs, metrics and status."""
+    """Why a port was left out (or a setting ignored), for logs, metrics and status."""
 
     network: str
     subject: str
@@ -42,6 +44,7 @@ class Problem:
 @dataclass(frozen=True)
 class DesiredConfig:
     dps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    vlans: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
 
 
@@ -85,11 +88,44 @@ def acl_list(spec: str, network: str, known: frozenset[str] | None) -> list[str]
     return names
 
 
+def flag(spec: str | None, network: str) -> bool:
+    """A boolean label, per network like the others (``true`` or ``net:true/net2:false``)."""
+    value = resolve_for_network(spec or "", network).strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise BadValue(f"{value!r} is not a boolean (use true or false)")
+
+
 def dp_name(network_name: str, network_id: str, operator: OperatorConfig) -> str:
     """The dp is named after the Docker network, unless the operator already uses that name."""
     if network_name not in operator.dp_names:
         return network_name
     return f"{network_name}-{network_id[:8]}"
+
+
+@dataclass
+class _Network:
+    """Working state for one dp while it is being built."""
+
+    bridge: OvsBridge
+    name: str
+    operator: OperatorConfig
+    by_endpoint: Mapping[str, Container]
+    interfaces: dict[int, dict[str, Any]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    mirrored: list[int] = field(default_factory=list)
+
+    @property
+    def record(self) -> contract.BridgeRecord:
+        return self.bridge.record
+
+    def option(self, key: str) -> Any:
+        return self.record.options.get(key)
+
+    def problem(self, subject: str, reason: str) -> None:
+        self.problems.append(Problem(self.name, subject, reason))
 
 
 def desired_config(ovs: OvsSnapshot, docker: DockerSnapshot, operator: OperatorConfig) -> DesiredConfig:
@@ -100,64 +136,54 @@ def desired_config(ovs: OvsSnapshot, docker: DockerSnapshot, operator: OperatorC
         for attachment in container.attachments:
             by_endpoint[attachment.endpoint_id] = container
     dps: dict[str, dict[str, Any]] = {}
+    vlans: dict[str, dict[str, Any]] = {}
     problems: list[Problem] = []
     for bridge in sorted(ovs.bridges, key=lambda b: b.record.dpid):
         network = networks.get(bridge.record.network_id)
         if network is None:
             continue  # Docker no longer (or not yet) knows this network: nothing to control
-        name = dp_name(network.name, network.id, operator)
-        interfaces, bad = _interfaces(bridge, network.name, by_endpoint, operator)
-        problems.extend(bad)
-        dps[name] = {
+        if bridge.record.dpid in operator.dp_ids:
+            problems.append(
+                Problem(
+                    network.name,
+                    "ovs.bridge.dpid",
+                    f"{contract.format_dpid(bridge.record.dpid)} is an operator dp's dp_id: network left out",
+                )
+            )
+            continue
+        work = _Network(bridge, network.name, operator, by_endpoint)
+        _ports(work)
+        _pool(work)
+        _local(work)
+        _mirror(work)
+        if not work.interfaces:
+            # A dp needs one interface; a LOCAL port with no VLAN keeps the dp (and its flows) in
+            # FAUCET's hands while forwarding nothing.
+            work.interfaces[contract.LOCAL_PORT] = {"name": "LOCAL", "description": f"bridge {bridge.name} (no VLAN)"}
+        dp: dict[str, Any] = {
             "dp_id": bridge.record.dpid,
             "description": f"dovecote network {network.name} (bridge {bridge.name}, {bridge.record.mode})",
             "hardware": "Open vSwitch",
-            "interfaces": interfaces,
         }
-    return DesiredConfig(dps=dps, problems=tuple(problems))
+        if _egress_vlan(work, vlans):
+            dp["egress_pipeline"] = True
+        dp["interfaces"] = work.interfaces
+        dps[dp_name(network.name, network.id, operator)] = dp
+        problems.extend(work.problems)
+    return DesiredConfig(dps=dps, vlans=vlans, problems=tuple(problems))
 
 
-def _interfaces(
-    bridge: OvsBridge,
-    network: str,
-    by_endpoint: Mapping[str, Container],
-    operator: OperatorConfig,
-) -> tuple[dict[int, dict[str, Any]], list[Problem]]:
-    record = bridge.record
-    options = record.options
-    interfaces: dict[int, dict[str, Any]] = {}
-    problems: list[Problem] = []
-    for port in sorted(bridge.ports, key=lambda p: p.ofport):
-        if port.ofport < 1 or port.name == bridge.name or port.ofport in interfaces:
+def _ports(work: _Network) -> None:
+    for port in sorted(work.bridge.ports, key=lambda p: p.ofport):
+        if port.ofport < 1 or port.name == work.bridge.name or port.ofport in work.interfaces:
             continue
         try:
-            entry = _port_entry(port, record, network, by_endpoint, operator)
+            entry = _port_entry(port, work)
         except BadValue as exc:
-            problems.append(Problem(network, _subject(port, by_endpoint), str(exc)))
+            work.problem(_subject(port, work.by_endpoint), str(exc))
             continue
         if entry is not None:
-            interfaces[port.ofport] = entry
-    if record.mode in ("nat", "routed"):
-        local: dict[str, Any] = {
-            "name": "LOCAL",
-            "description": f"gateway {', '.join(record.gateways)} (bridge {bridge.name})",
-            "native_vlan": record.vlan,
-            "opstatus_reconf": False,
-        }
-        try:
-            acls = acl_list(str(options.get("nat_acl") or ""), network, operator.acl_names)
-        except BadValue as exc:
-            problems.append(Problem(network, "ovs.bridge.nat_acl", str(exc)))
-            acls = None
-        if acls is not None:
-            if acls:
-                local["acls_in"] = acls
-            interfaces[contract.LOCAL_PORT] = local
-    if not interfaces:
-        # A dp needs one interface; a LOCAL port with no VLAN keeps the dp (and its flows) in
-        # FAUCET's hands while forwarding nothing.
-        interfaces[contract.LOCAL_PORT] = {"name": "LOCAL", "description": f"bridge {bridge.name} (no VLAN)"}
-    return interfaces, problems
+            work.interfaces[port.ofport] = entry
 
 
 def _subject(port: OvsPort, by_endpoint: Mapping[str, Container]) -> str:
@@ -165,49 +191,147 @@ def _subject(port: OvsPort, by_endpoint: Mapping[str, Container]) -> str:
     return f"container {container.name}" if container else f"port {port.name}"
 
 
-def _port_entry(
-    port: OvsPort,
-    record: contract.BridgeRecord,
-    network: str,
-    by_endpoint: Mapping[str, Container],
-    operator: OperatorConfig,
-) -> dict[str, Any] | None:
+def _port_entry(port: OvsPort, work: _Network) -> dict[str, Any] | None:
     role = port.external_ids.get(contract.ROLE)
     if role == contract.ROLE_CONTAINER:
-        container = by_endpoint.get(port.external_ids.get(contract.IFACE_ID, ""))
+        container = work.by_endpoint.get(port.external_ids.get(contract.IFACE_ID, ""))
         if container is None:
             return None  # not running (yet): no config, so FAUCET forwards nothing for it
-        spec = label(container, "portacl")
-        if spec is None or not resolve_for_network(spec, network):
-            spec = str(record.options.get("default_acl") or "")
-        entry: dict[str, Any] = {
-            "name": port.name,
-            "description": f"container {container.name} ({container.id[:12]})",
-            "native_vlan": record.vlan,
-        }
-        acls = acl_list(spec, network, operator.acl_names)
-        if acls:
-            entry["acls_in"] = acls
-        return entry
+        return _container_entry(port, container, work)
     if role == contract.ROLE_COPRO_PORT:
-        entry = {
+        entry: dict[str, Any] = {
             "name": port.name,
             "description": f"coprocessor interface {port.name}",
             "coprocessor": {"strategy": "vlan_vid"},
         }
-        acl = port.external_ids.get(contract.PORT_ACL, "")
-        if acl:
-            entry["acls_in"] = acl_list(acl, network, operator.acl_names)
+        _add_acls(entry, port.external_ids.get(contract.PORT_ACL, ""), work)
         return entry
     if port.type == "internal" or port.external_ids.get(contract.IFACE_ID):
         return None  # someone else's integration port (or an internal tap): not ours to expose
-    vlan = port.external_ids.get(contract.PORT_VLAN) or record.vlan
-    entry = {
-        "name": port.name,
-        "description": f"host interface {port.name}",
-        "native_vlan": int(vlan),
-    }
-    acl = port.external_ids.get(contract.PORT_ACL, "")
-    if acl:
-        entry["acls_in"] = acl_list(acl, network, operator.acl_names)
+    vlan = port.external_ids.get(contract.PORT_VLAN) or work.record.vlan
+    entry = {"name": port.name, "description": f"host interface {port.name}", "native_vlan": int(vlan)}
+    _add_acls(entry, port.external_ids.get(contract.PORT_ACL, ""), work)
     return entry
+
+
+def _container_entry(port: OvsPort, container: Container, work: _Network) -> dict[str, Any]:
+    spec = label(container, "portacl")
+    if spec is None or not resolve_for_network(spec, work.name):
+        spec = str(work.option("default_acl") or "")
+    mirror = flag(label(container, "mirror"), work.name)
+    entry: dict[str, Any] = {
+        "description": f"container {container.name} ({container.id[:12]})",
+        "native_vlan": work.record.vlan,
+    }
+    _add_acls(entry, spec, work)
+    if not _pooled(work):
+        # Only ever added after OVS has the port, so FAUCET need not wait for port status; this
+        # keeps reconnects of big bridges O(N^2) instead of O(N^3) (faucet.md §4.5-4.6).
+        entry["opstatus_reconf"] = False
+    if mirror:
+        work.mirrored.append(port.ofport)
+    return entry
+
+
+def _add_acls(entry: dict[str, Any], spec: str, work: _Network) -> None:
+    acls = acl_list(spec, work.name, work.operator.acl_names)
+    if acls:
+        entry["acls_in"] = acls
+
+
+def _pooled(work: _Network) -> bool:
+    return int(work.option("preallocate_ports") or 0) > 0
+
+
+def _pool(work: _Network) -> None:
+    """N configured-but-free ports, numbered as the driver will number the next containers.
+
+    A container that lands on one is forwarded by FAUCET as soon as OVS reports the port up: its
+    start does not wait for a reload (the refill that follows is a warm, coalesced one).
+    """
+    wanted = int(work.option("preallocate_ports") or 0)
+    if not wanted:
+        return
+    used = {p.ofport for p in work.bridge.ports if p.ofport > 0}
+    try:
+        acls = acl_list(str(work.option("default_acl") or ""), work.name, work.operator.acl_names)
+    except BadValue as exc:
+        work.problem("ovs.bridge.default_acl", f"{exc}; no preallocated ports")
+        return
+    number = 1
+    while wanted:
+        if number not in used and number not in work.interfaces:
+            entry: dict[str, Any] = {"description": "preallocated (free)", "native_vlan": work.record.vlan}
+            if acls:
+                entry["acls_in"] = list(acls)
+            work.interfaces[number] = entry
+            wanted -= 1
+        number += 1
+
+
+def _local(work: _Network) -> None:
+    record = work.record
+    if record.mode not in ("nat", "routed"):
+        return
+    local: dict[str, Any] = {
+        "name": "LOCAL",
+        "description": f"gateway {', '.join(record.gateways)} (bridge {work.bridge.name})",
+        "native_vlan": record.vlan,
+        "opstatus_reconf": False,
+    }
+    try:
+        _add_acls(local, str(work.option("nat_acl") or ""), work)
+    except BadValue as exc:
+        work.problem("ovs.bridge.nat_acl", f"{exc}; gateway port left out")
+        return
+    work.interfaces[contract.LOCAL_PORT] = local
+
+
+def _mirror(work: _Network) -> None:
+    """Mirrored containers' traffic is copied to the port at ``ovs.bridge.lbport``."""
+    if not work.mirrored:
+        return
+    lbport = int(work.option("lbport") or 99)
+    target = work.interfaces.get(lbport)
+    if target is None or "name" not in target or target.get("coprocessor"):
+        work.problem(
+            "dovesnap.faucet.mirror",
+            f"no host port at lbport {lbport} to mirror to (add one: ovs.bridge.add_ports=IFACE/{lbport})",
+        )
+        return
+    work.interfaces[lbport] = {
+        "name": target["name"],
+        "description": f"mirror of ports {', '.join(str(n) for n in sorted(work.mirrored))}",
+        "mirror": sorted(work.mirrored),
+        "output_only": True,
+    }
+
+
+def _egress_vlan(work: _Network, vlans: dict[str, dict[str, Any]]) -> bool:
+    """``ovs.bridge.vlan_out_acl``: the network VLAN's egress ACL; True when the dp needs egress."""
+    spec = str(work.option("vlan_out_acl") or "")
+    if not spec:
+        return False
+    vid = work.record.vlan
+    try:
+        acls = acl_list(spec, work.name, work.operator.acl_names)
+    except BadValue as exc:
+        work.problem("ovs.bridge.vlan_out_acl", str(exc))
+        return False
+    if not acls:
+        return False
+    if vid in work.operator.vlan_vids:
+        work.problem(
+            "ovs.bridge.vlan_out_acl",
+            f"VLAN {vid} is the operator's ({work.operator.vlan_vids[vid]!r}): set acls_out there instead",
+        )
+        return False
+    name = f"dovecote-{vid}"
+    existing = vlans.get(name)
+    if existing is not None and existing["acls_out"] != acls:
+        work.problem(
+            "ovs.bridge.vlan_out_acl", f"VLAN {vid} already has egress ACLs {existing['acls_out']} from another network"
+        )
+        return False
+    vlans[name] = {"vid": vid, "description": "dovecote network VLAN with egress ACL", "acls_out": acls}
+    return True

@@ -33,7 +33,7 @@ def write_atomic(path: str, text: str) -> None:
         mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
     except FileNotFoundError:
         mode, owner = 0o644, None
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".dovecote-write-", suffix=".yaml")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIXES[0], suffix=".yaml")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -51,6 +51,22 @@ def write_atomic(path: str, text: str) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+TEMP_PREFIXES = (".dovecote-write-", ".dovecote-check-")
+
+
+def remove_stale_temp_files(directory: str) -> list[str]:
+    """Temp files a killed reconciler left behind (FAUCET never reads them; they are just litter)."""
+    removed = []
+    for name in os.listdir(directory):
+        if name.startswith(TEMP_PREFIXES):
+            try:
+                os.unlink(os.path.join(directory, name))
+                removed.append(name)
+            except FileNotFoundError:
+                pass
+    return removed
 
 
 def sha256_text(text: str) -> str:

@@ -12,11 +12,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from reconciler.desired import DesiredConfig, Problem, desired_config
 from reconciler.faucet import ReloadState, sha256_text, wait_for_reload, write_atomic
 from reconciler.metrics import Metrics
-from reconciler.render import GENERATED_NAME, has_include, operator_view, render_generated, with_include
+from reconciler.render import GENERATED_NAME, has_include, includes, operator_view, render_generated, with_include
 from reconciler.snapshot import DockerSnapshot, OvsSnapshot
 from reconciler.validate import NO_DPS
 
@@ -44,6 +45,7 @@ class Io:
     signal: Callable[[], None]
     faucet_state: Callable[[], ReloadState | None]
     write: Callable[[str, str], None] = write_atomic
+    publish_status: Callable[[dict[str, Any]], None] | None = None
 
 
 class Reconciler:
@@ -99,15 +101,40 @@ class Reconciler:
                 self._dirty.set()
 
     def run_pass(self) -> str:
-        """One level-triggered pass; returns what it did (noop, reload, written, rejected)."""
+        """One level-triggered pass; returns what it did (noop, reload, unconfirmed, rejected)."""
+        try:
+            return self._pass()
+        finally:
+            if self.io.publish_status is not None:
+                self.io.publish_status(self.status_document())
+
+    def status_document(self) -> dict[str, Any]:
+        """The status file ``dovecote status`` reads (shape documented in docs/status.md)."""
+        return {
+            "time": time.time(),
+            "faucet_config": self.config_path,
+            "generated_file": self.generated_path,
+            "written_hash": self.status.written_hash,
+            "loaded_hash": self.status.loaded_hash,
+            "rejected": self.status.rejected,
+            "problems": [
+                {"network": p.network, "subject": p.subject, "reason": p.reason} for p in self.status.problems
+            ],
+            "ports": dict(self.status.ports),
+        }
+
+    def _pass(self) -> str:
         started = time.monotonic()
         operator_text = _read(self.config_path)
-        desired = desired_config(self.io.ovs_snapshot(), self.io.docker_snapshot(), operator_view(operator_text))
+        operator = operator_view([operator_text, *_read_included(self.config_path, operator_text)])
+        desired = desired_config(self.io.ovs_snapshot(), self.io.docker_snapshot(), operator)
         self._report(desired)
-        candidate = render_generated(desired.dps)
+        candidate = render_generated(desired.dps, desired.vlans)
         candidate_hash = sha256_text(candidate)
         include_ok = has_include(operator_text)
         current = _read(self.generated_path) if os.path.exists(self.generated_path) else None
+        if current is not None:
+            self.status.written_hash = sha256_text(current)
         if include_ok and current == candidate and self._loaded(candidate_hash):
             self.metrics.pass_seconds.observe(time.monotonic() - started)
             self._converged("noop")
@@ -184,6 +211,23 @@ class Reconciler:
         for name, count in ports.items():
             self.metrics.ports.labels(name).set(count)
         self.status.ports = ports
+
+
+def _read_included(config_path: str, text: str, depth: int = 0) -> list[str | None]:
+    """The texts of the operator's included files, recursively (None for one that cannot be read)."""
+    found: list[str | None] = []
+    base = os.path.dirname(os.path.realpath(config_path))
+    for name in includes(text):
+        path = os.path.join(base, name)
+        try:
+            child = _read(path)
+        except (OSError, UnicodeDecodeError):
+            found.append(None)
+            continue
+        found.append(child)
+        if depth < 8:
+            found += _read_included(path, child, depth + 1)
+    return found
 
 
 def _read(path: str) -> str:

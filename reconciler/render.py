@@ -8,7 +8,7 @@ adding the include line once, appended as text when faucet.yaml has no ``include
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -31,11 +31,14 @@ def _dumper() -> YAML:
     return yaml
 
 
-def render_generated(dps: Mapping[str, Mapping[str, Any]]) -> str:
+def render_generated(dps: Mapping[str, Mapping[str, Any]], vlans: Mapping[str, Mapping[str, Any]] | None = None) -> str:
     """The generated file's text: deterministic for equal input, always valid UTF-8 YAML."""
-    ordered = {name: _order_dp(dps[name]) for name in sorted(dps)}
+    document: dict[str, Any] = {}
+    if vlans:
+        document["vlans"] = {name: dict(vlans[name]) for name in sorted(vlans)}
+    document["dps"] = {name: _order_dp(dps[name]) for name in sorted(dps)}
     stream = io.StringIO()
-    _dumper().dump({"dps": ordered}, stream)
+    _dumper().dump(document, stream)
     return HEADER + stream.getvalue()
 
 
@@ -51,20 +54,58 @@ def load_yaml(text: str) -> Any:
     return YAML(typ="safe", pure=True).load(text)
 
 
-def operator_view(text: str) -> OperatorConfig:
-    """Names the operator's top file defines; ACLs unknowable if it includes other files."""
+def includes(text: str) -> list[str]:
+    """The files a FAUCET config includes (required and optional), except dovecote's own."""
     try:
         data = load_yaml(text) or {}
     except YAMLError:
-        return OperatorConfig()
+        return []
     if not isinstance(data, dict):
-        return OperatorConfig()
-    dps = data.get("dps") or {}
-    acls = data.get("acls") or {}
-    includes = [i for i in (data.get("include") or []) + (data.get("include-optional") or []) if i != GENERATED_NAME]
+        return []
+    found = []
+    for key in ("include", "include-optional"):
+        value = data.get(key) or []
+        if isinstance(value, list):
+            found += [str(i) for i in value if str(i) != GENERATED_NAME]
+    return found
+
+
+def operator_view(texts: Sequence[str | None]) -> OperatorConfig:
+    """Names the operator's files define (the top file and what it includes).
+
+    A None text is a file that could not be read: then ACLs cannot be checked here, and FAUCET's
+    parser has the last word.
+    """
+    dp_names: set[str] = set()
+    dp_ids: set[int] = set()
+    acl_names: set[str] | None = set()
+    vlan_vids: dict[int, str] = {}
+    for text in texts:
+        if text is None:
+            acl_names = None
+            continue
+        try:
+            data = load_yaml(text) or {}
+        except YAMLError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        dps, acls, vlans = data.get("dps") or {}, data.get("acls") or {}, data.get("vlans") or {}
+        if isinstance(dps, dict):
+            dp_names.update(str(k) for k in dps)
+            dp_ids.update(b["dp_id"] for b in dps.values() if isinstance(b, dict) and isinstance(b.get("dp_id"), int))
+        if isinstance(acls, dict) and acl_names is not None:
+            acl_names.update(str(k) for k in acls)
+        if isinstance(vlans, dict):
+            for name, body in vlans.items():
+                vid = body.get("vid", name) if isinstance(body, dict) else name
+                if isinstance(vid, int):
+                    vlan_vids[vid] = str(name)
     return OperatorConfig(
-        dp_names=frozenset(str(k) for k in dps) if isinstance(dps, dict) else frozenset(),
-        acl_names=None if includes or not isinstance(acls, dict) else frozenset(str(k) for k in acls),
+        dp_names=frozenset(dp_names),
+        dp_ids=frozenset(dp_ids),
+        acl_names=None if acl_names is None else frozenset(acl_names),
+        vlan_vids=vlan_vids,
     )
 
 

@@ -73,4 +73,8 @@ class OperatorConfig:
 
     dp_names: frozenset[str] = frozenset()
     acl_names: frozenset[str] | None = None
-    """None when ACLs cannot be known here (defined in files the top file includes)."""
+    """None when the ACLs cannot be known (a file of the operator's could not be read)."""
+    dp_ids: frozenset[int] = frozenset()
+    """dp_ids of the operator's own dps (a network must not reuse one)."""
+    vlan_vids: Mapping[int, str] = field(default_factory=dict)
+    """The operator's VLANs by vid (dovecote must not define a second VLAN with the same vid)."""

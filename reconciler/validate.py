@@ -11,6 +11,7 @@ import os
 import tempfile
 import warnings
 
+from reconciler.faucet import TEMP_PREFIXES
 from reconciler.render import GENERATED_NAME, swap_include, with_include
 
 LOGNAME = "dovecote-validate"
@@ -60,7 +61,7 @@ def validate(config_path: str, operator_text: str, candidate: str) -> str | None
 
 
 def _temp(directory: str, text: str, made: list[str]) -> str:
-    fd, path = tempfile.mkstemp(dir=directory, prefix=".dovecote-check-", suffix=".yaml")
+    fd, path = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIXES[1], suffix=".yaml")
     made.append(path)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -38,7 +38,9 @@ def run(*args: str, check: bool = True, timeout: float = 120) -> subprocess.Comp
     return result
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = 60, what: str = "condition", interval: float = 0.2) -> Any:
+def wait_until(
+    condition: Callable[[], Any], timeout: float = 60, what: str = "condition", interval: float = 0.2
+) -> Any:
     """Poll a condition until it returns something truthy; fail with ``what`` after timeout."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -50,7 +52,9 @@ def wait_until(condition: Callable[[], Any], timeout: float = 60, what: str = "c
         except Exception as exc:  # noqa: BLE001 - conditions may fail while things settle
             last_error = exc
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}" + (f": {last_error}" if last_error else ""))
+    raise AssertionError(
+        f"timed out after {timeout:.0f} s waiting for {what}" + (f": {last_error}" if last_error else "")
+    )
 
 
 def free_port() -> int:
@@ -169,6 +173,7 @@ class Stack:
             "--faucet-metrics", f"http://127.0.0.1:{self.faucet_prom_port}/metrics",
             "--metrics-addr", f"127.0.0.1:{self.metrics_port}",
             "--driver-name", self.driver_name,
+            "--status-file", str(self.workdir / "status.json"),
             "--resync", "30",
         ]  # fmt: skip
 
@@ -286,7 +291,9 @@ class Container:
     id: str
 
     def ip(self, network: str) -> str:
-        out = run("docker", "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}', self.id)
+        out = run(
+            "docker", "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}', self.id
+        )
         return out.stdout.strip()
 
     def exec(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,56 @@
+"""Snapshot builders for the reconciler's pure-logic tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dovecote import contract
+from reconciler.snapshot import Attachment, Container, DockerSnapshot, Network, OvsBridge, OvsPort
+
+NET_ID = "a" * 64
+
+
+def bridge(
+    network_id: str = NET_ID,
+    *,
+    mode: str = "nat",
+    dpid: int = 1,
+    vlan: int = 100,
+    ports: tuple[OvsPort, ...] = (),
+    **options: Any,
+) -> OvsBridge:
+    record = contract.BridgeRecord(
+        network_id=network_id,
+        bridge=contract.bridge_name(network_id),
+        mode=mode,
+        dpid=dpid,
+        vlan=vlan,
+        gateways=("10.0.0.1/24",) if mode != "flat" else (),
+        subnets=("10.0.0.0/24",),
+        options={"lbport": 99, **options},
+    )
+    return OvsBridge(record, ports)
+
+
+def container_port(endpoint_id: str, ofport: int, network_id: str = NET_ID) -> OvsPort:
+    record = contract.EndpointRecord(
+        endpoint_id,
+        network_id,
+        contract.host_veth_name(endpoint_id),
+        contract.container_veth_name(endpoint_id),
+        "02:00:00:00:00:01",
+    )
+    return OvsPort(record.host_veth, ofport, contract.encode_endpoint(record))
+
+
+def host_port(name: str, ofport: int, network_id: str = NET_ID, acl: str = "", vlan: int | None = None) -> OvsPort:
+    return OvsPort(name, ofport, contract.encode_host_port(network_id, contract.ROLE_HOST_PORT, acl, vlan))
+
+
+def container(name: str, endpoint_id: str, network_id: str = NET_ID, **labels: str) -> Container:
+    cid = (name.encode().hex() + "f" * 64)[:64]
+    return Container(cid, name, labels, (Attachment(network_id, endpoint_id),))
+
+
+def docker(*containers: Container, networks: tuple[tuple[str, str], ...] = ((NET_ID, "mynet"),)) -> DockerSnapshot:
+    return DockerSnapshot(tuple(Network(i, n) for i, n in networks), containers)

@@ -1,0 +1,138 @@
+"""The reconcile loop with injected edges; validation with FAUCET's real parser (no daemons)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from reconciler.faucet import ReloadState, sha256_text, wait_for_reload
+from reconciler.loop import Io, Reconciler
+from reconciler.render import GENERATED_NAME
+from reconciler.snapshot import OvsSnapshot
+from reconciler.validate import validate
+from tests.unit.fixtures import bridge, container, container_port, docker
+
+OPERATOR = Path(__file__).resolve().parents[2] / "examples" / "faucet.yaml"
+
+
+class FakeFaucet:
+    """Loads whatever the generated file holds when signalled, like FAUCET's SIGHUP."""
+
+    def __init__(self, generated: Path) -> None:
+        self.generated = generated
+        self.requests = 0.0
+        self.hashes = ""
+        self.signals = 0
+
+    def signal(self) -> None:
+        self.signals += 1
+        self.requests += 1
+        self.hashes = sha256_text(self.generated.read_text())
+
+    def state(self) -> ReloadState:
+        return ReloadState(self.requests, 0.0, self.hashes, "")
+
+
+def make(tmp_path: Path, ovs: OvsSnapshot, snap, validator=validate) -> tuple[Reconciler, FakeFaucet]:  # noqa: ANN001
+    config = tmp_path / "faucet.yaml"
+    config.write_text(OPERATOR.read_text())
+    faucet = FakeFaucet(tmp_path / GENERATED_NAME)
+    io = Io(
+        ovs_snapshot=lambda: ovs,
+        docker_snapshot=lambda: snap,
+        validate=validator,
+        signal=faucet.signal,
+        faucet_state=faucet.state,
+    )
+    return Reconciler(str(config), io, reload_timeout=2), faucet
+
+
+def test_loop_writes_validates_and_signals_once_then_is_idempotent(tmp_path: Path) -> None:
+    ovs = OvsSnapshot((bridge(ports=(container_port("e1" * 32, 1),)),))
+    reconciler, faucet = make(tmp_path, ovs, docker(container("web", "e1" * 32)))
+    assert reconciler.run_pass() == "reload"
+    assert "container web" in (tmp_path / GENERATED_NAME).read_text()
+    assert faucet.signals == 1
+    assert reconciler.run_pass() == "noop"
+    assert reconciler.run_pass() == "noop"
+    assert faucet.signals == 1
+
+
+def test_loop_keeps_operator_file_byte_for_byte(tmp_path: Path) -> None:
+    reconciler, _ = make(tmp_path, OvsSnapshot((bridge(),)), docker())
+    reconciler.run_pass()
+    assert (tmp_path / "faucet.yaml").read_text() == OPERATOR.read_text()
+
+
+def test_loop_rejected_candidate_is_not_written_and_not_signalled(tmp_path: Path) -> None:
+    reconciler, faucet = make(tmp_path, OvsSnapshot((bridge(dpid=7),)), docker())
+    assert reconciler.run_pass() == "reload"
+    before = (tmp_path / GENERATED_NAME).read_text()
+    # the operator's own dp is broken: no candidate can pass FAUCET's parser, so none is written
+    config = tmp_path / "faucet.yaml"
+    config.write_text(config.read_text() + "dps:\n  theirs:\n    dp_id: 9\n    interfaces:\n      1: {bogus_key: 1}\n")
+    reconciler.io.ovs_snapshot = lambda: OvsSnapshot((bridge(dpid=1),))
+    assert reconciler.run_pass() == "rejected"
+    assert "bogus_key" in reconciler.status.rejected
+    assert (tmp_path / GENERATED_NAME).read_text() == before
+    assert faucet.signals == 1
+    assert reconciler.metrics.config_invalid._value.get() == 1
+    assert reconciler.status_document()["rejected"] == reconciler.status.rejected
+
+
+def test_loop_adds_the_include_once_when_missing(tmp_path: Path) -> None:
+    reconciler, _ = make(tmp_path, OvsSnapshot((bridge(),)), docker())
+    text = OPERATOR.read_text().replace("include:\n  - dovecote-generated.yaml\n", "")
+    (tmp_path / "faucet.yaml").write_text(text)
+    reconciler.run_pass()
+    written = (tmp_path / "faucet.yaml").read_text()
+    assert written.startswith(text) and "dovecote-generated.yaml" in written[len(text) :]
+
+
+def test_loop_coalesces_a_burst_of_kicks_into_few_passes(tmp_path: Path) -> None:
+    reconciler, _ = make(tmp_path, OvsSnapshot((bridge(),)), docker())
+    passes = []
+    original = reconciler.run_pass
+
+    def counting() -> str:
+        passes.append(1)
+        if len(passes) == 1:
+            for _ in range(50):
+                reconciler.kick("burst")  # arrives during the pass
+        result = original()
+        if len(passes) >= 2:
+            reconciler.stop()
+        return result
+
+    reconciler.run_pass = counting  # type: ignore[method-assign]
+    reconciler.settle_seconds = 0
+    thread = threading.Thread(target=reconciler.run_forever)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert len(passes) == 2  # the first pass, then exactly one more for the whole burst
+
+
+def test_validate_accepts_good_and_reports_faucet_reason(tmp_path: Path) -> None:
+    config = tmp_path / "faucet.yaml"
+    config.write_text(OPERATOR.read_text())
+    good = "dps:\n  n:\n    dp_id: 1\n    interfaces:\n      1: {native_vlan: 100}\n"
+    assert validate(str(config), config.read_text(), good) is None
+    bad = "dps:\n  n:\n    dp_id: 1\n    interfaces:\n      1: {native_vlan: 100, acls_in: [nosuch]}\n"
+    reason = validate(str(config), config.read_text(), bad)
+    assert reason and "nosuch" in reason
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dovecote-")]  # temp files removed
+
+
+@pytest.mark.parametrize("loaded", [True, False])
+def test_wait_for_reload(loaded: bool) -> None:
+    states = iter([ReloadState(1, 0, "", ""), ReloadState(2, 0, "abc" if loaded else "zzz", "")])
+    last = ReloadState(2, 0, "abc" if loaded else "zzz", "")
+    clock = iter(range(100))
+    ok, why = wait_for_reload(
+        lambda: next(states, last), ReloadState(1, 0, "", ""), "abc", 5, lambda: next(clock), lambda _s: None
+    )
+    assert ok is loaded
+    assert loaded or "did not confirm" in why
