@@ -45,7 +45,7 @@ def setup_logging(level: str, fmt: str) -> None:
             },
             "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": fmt}},
             "root": {"level": level.upper(), "handlers": ["stderr"]},
-            "loggers": {"ovsdbapp": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+            "loggers": {name: {"level": "WARNING"} for name in ("ovsdbapp", "urllib3", "pyroute2", "asyncio", "docker")},
         }
     )
 
@@ -112,7 +112,9 @@ def run_reconciler(args: argparse.Namespace) -> int:
         faucet_state=faucet_state,
         publish_status=functools.partial(_write_status, args.status_file) if args.status_file else None,
     )
-    reconciler = Reconciler(args.faucet_config, io, metrics, resync_seconds=args.resync)
+    reconciler = Reconciler(
+        args.faucet_config, io, metrics, resync_seconds=args.resync, min_reload_interval=args.min_reload_interval
+    )
     kick_target.append(reconciler)
     host, _, port = args.metrics_addr.rpartition(":")
     start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry)
@@ -165,6 +167,12 @@ def parser() -> argparse.ArgumentParser:
         "--status-file",
         default="/run/dovecote/reconciler-status.json",
         help="JSON status rewritten after every pass, for 'dovecote status' ('' to skip)",
+    )
+    rec.add_argument(
+        "--min-reload-interval",
+        type=float,
+        default=1.0,
+        help="seconds between FAUCET reloads; changes in between are batched into the next one",
     )
     rec.add_argument("--resync", type=float, default=60.0, help="seconds between full passes without hints")
     rec.set_defaults(run=run_reconciler)

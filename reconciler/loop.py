@@ -56,6 +56,7 @@ class Reconciler:
         metrics: Metrics | None = None,
         resync_seconds: float = 60.0,
         settle_seconds: float = 0.1,
+        min_reload_interval: float = 1.0,
         reload_timeout: float = 60.0,
         retry_seconds: float = 5.0,
     ) -> None:
@@ -65,6 +66,8 @@ class Reconciler:
         self.metrics = metrics or Metrics()
         self.resync_seconds = resync_seconds
         self.settle_seconds = settle_seconds
+        self.min_reload_interval = min_reload_interval
+        self._last_reload = float("-inf")
         self.reload_timeout = reload_timeout
         self.retry_seconds = retry_seconds
         self.status = Status()
@@ -87,7 +90,10 @@ class Reconciler:
             self._dirty.wait(self.resync_seconds)
             if self._stop.is_set():
                 return
-            self._stop.wait(self.settle_seconds)  # let a burst of hints gather into one pass
+            # Let a burst of hints gather into one pass, and space reloads out: each costs FAUCET
+            # O(ports^2) whatever it changes (faucet.md §4.5), so many small ones cost the most.
+            since = time.monotonic() - self._last_reload
+            self._stop.wait(max(self.settle_seconds, self.min_reload_interval - since))
             self._dirty.clear()
             try:
                 self.run_pass()
@@ -172,6 +178,7 @@ class Reconciler:
 
     def _reload(self, candidate_hash: str, expect_empty: bool) -> str:
         before = self.io.faucet_state()
+        self._last_reload = time.monotonic()
         self.io.signal()
         self.metrics.reloads_requested.inc()
         ok, why = wait_for_reload(self.io.faucet_state, before, candidate_hash, self.reload_timeout)

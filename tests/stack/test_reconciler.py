@@ -1,0 +1,184 @@
+"""The reconciler on the real stack: ACL labels, fail-closed ports, operator edits, bursts, restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.stack.stack import (
+    Container,
+    Factory,
+    Stack,
+    endpoint_port,
+    ofport,
+    run,
+    short_id,
+    wait_until,
+)
+
+LOCAL = 0xFFFFFFFE
+
+
+def _loaded_port(stack: Stack, container: Container, network: str) -> dict:
+    return stack.wait_port_loaded(network, ofport(endpoint_port(container, network)))
+
+
+def test_two_networks_get_two_dps(stack: Stack, make: Factory) -> None:
+    net1, net2 = make.network(mode="nat"), make.network(mode="flat")
+    a1, b1 = make.container(net1.name), make.container(net1.name)
+    a2, b2 = make.container(net2.name), make.container(net2.name)
+    for c, net in ((a1, net1), (b1, net1), (a2, net2), (b2, net2)):
+        _loaded_port(stack, c, net.name)
+    dps = stack.generated_dps()
+    assert dps[net1.dp]["dp_id"] == net1.dpid and dps[net2.dp]["dp_id"] == net2.dpid
+    assert LOCAL in dps[net1.dp]["interfaces"] and LOCAL not in dps[net2.dp]["interfaces"]
+    wait_until(lambda: a1.pings(b1.ip(net1.name)), 30, "ping within the nat network")
+    wait_until(lambda: a2.pings(b2.ip(net2.name)), 30, "ping within the flat network")
+    # flat: no gateway promised, so no default route and no docker_gwbridge
+    assert "default" not in a2.exec("ip", "route").stdout
+    links = [line for line in a2.exec("ip", "-o", "link").stdout.splitlines() if ": lo:" not in line]
+    assert len(links) == 1, links
+
+
+def test_portacl_allow_and_deny(stack: Stack, make: Factory) -> None:
+    net = make.network("-o", "ovs.bridge.default_acl=allow-all", mode="nat")
+    allowed = make.container(net.name, "--label", "dovesnap.faucet.portacl=allow-all")
+    denied = make.container(net.name, "--label", "dovesnap.faucet.portacl=deny-all")
+    default = make.container(net.name)
+    assert _loaded_port(stack, allowed, net.name)["acls_in"] == ["allow-all"]
+    assert _loaded_port(stack, denied, net.name)["acls_in"] == ["deny-all"]
+    assert _loaded_port(stack, default, net.name)["acls_in"] == ["allow-all"]
+    wait_until(lambda: default.pings(allowed.ip(net.name)), 30, "default container to ping the allowed one")
+    assert not default.pings(denied.ip(net.name), count=3, wait=1)
+    assert not denied.pings(net.gateway, count=2, wait=1)
+
+
+def test_per_network_label_syntax(stack: Stack, make: Factory) -> None:
+    net1, net2 = make.network(mode="nat"), make.network(mode="nat")
+    spec = f"{net1.name}:deny-all/{net2.name}:allow-all"
+    both = make.container(net1.name, "--label", f"dovecote.faucet.portacl={spec}")
+    run("docker", "network", "connect", net2.name, both.name)
+    peer1, peer2 = make.container(net1.name), make.container(net2.name)
+    assert _loaded_port(stack, both, net1.name)["acls_in"] == ["deny-all"]
+    assert _loaded_port(stack, both, net2.name)["acls_in"] == ["allow-all"]
+    _loaded_port(stack, peer1, net1.name)
+    _loaded_port(stack, peer2, net2.name)
+    wait_until(lambda: peer2.pings(both.ip(net2.name)), 30, "the label's allow on the second network")
+    assert not peer1.pings(both.ip(net1.name), count=3, wait=1)
+
+
+def test_unknown_acl_fails_closed_and_others_keep_working(stack: Stack, make: Factory) -> None:
+    net = make.network(mode="nat")
+    good1, good2 = make.container(net.name), make.container(net.name)
+    bad = make.container(net.name, "--label", "dovesnap.faucet.portacl=no-such-acl")
+    _loaded_port(stack, good1, net.name)
+    _loaded_port(stack, good2, net.name)
+    bad_port = ofport(endpoint_port(bad, net.name))
+    status_file = stack.workdir / "status.json"
+
+    def reported() -> bool:
+        status = json.loads(status_file.read_text())
+        return any(p["subject"] == f"container {bad.name}" and "no-such-acl" in p["reason"] for p in status["problems"])
+
+    wait_until(reported, 30, "the bad label to be reported with the container's name")
+    assert bad_port not in stack.dp_interfaces(net.dp)
+    assert stack.generated_is_loaded()
+    wait_until(lambda: good1.pings(good2.ip(net.name)), 30, "the good containers to keep working")
+    assert not bad.pings(good1.ip(net.name), count=2, wait=1)
+
+
+def test_operator_edits_are_picked_up_and_kept_byte_for_byte(stack: Stack, make: Factory) -> None:
+    original = stack.config.read_bytes()
+    acl = short_id("dctacl")
+    edited = original.decode().replace(
+        "acls:\n", f"acls:\n  # added by the operator, with a comment dovecote must keep\n  {acl}:\n"
+        "    - rule:\n        actions:\n          allow: 1\n", 1
+    ).encode()  # fmt: skip
+    try:
+        stack.config.write_bytes(edited)
+        net = make.network(mode="nat")
+        c1 = make.container(net.name, "--label", f"dovesnap.faucet.portacl={acl}")
+        assert _loaded_port(stack, c1, net.name)["acls_in"] == [acl]
+        assert stack.config.read_bytes() == edited
+    finally:
+        stack.config.write_bytes(original)
+        stack.sighup_faucet_and_wait()
+
+
+def _start_many(make: Factory, network: str, count: int) -> list[Container]:
+    names = [short_id("dctb") for _ in range(count)]
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(lambda n: make.container(network, name=n), names))
+
+
+def test_burst_of_30_containers_has_bounded_reloads(stack: Stack, make: Factory) -> None:
+    net = make.network(mode="nat")
+    _loaded = stack.wait_port_loaded(net.dp, LOCAL)
+    before = stack.reloads()
+    started = time.monotonic()
+    containers = _start_many(make, net.name, 30)
+    last_start = time.monotonic()
+    ports = {ofport(endpoint_port(c, net.name)) for c in containers}
+    assert len(ports) == 30
+    wait_until(
+        lambda: stack.generated_is_loaded() and ports <= set(stack.dp_interfaces(net.dp)),
+        120,
+        "all 30 ports in FAUCET's loaded config",
+    )
+    converged = time.monotonic()
+    reloads = stack.reloads() - before
+    print(
+        f"\nburst of 30: started in {last_start - started:.1f} s, all loaded {converged - last_start:.1f} s "
+        f"after the last start, {reloads:.0f} FAUCET reloads"
+    )
+    # one reload per min-reload-interval (1 s) at most, plus the first and the last
+    assert reloads <= (converged - started) / 1.0 + 2
+    assert reloads < 30
+    peer = containers[0]
+    wait_until(lambda: peer.pings(containers[-1].ip(net.name)), 30, "first and last to ping")
+
+
+def test_reconciler_kill9_mid_burst_converges(stack: Stack, make: Factory) -> None:
+    assert stack.reconciler is not None
+    net = make.network(mode="nat")
+    stack.wait_port_loaded(net.dp, LOCAL)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        burst = pool.submit(_start_many, make, net.name, 10)
+        wait_until(
+            lambda: len(run("ovs-vsctl", "list-ports", net.bridge).stdout.split()) >= 3, 60, "the burst to begin"
+        )
+        stack.reconciler.stop(signal.SIGKILL)
+        containers = burst.result()
+    stack.reconciler.start()
+    ports = {ofport(endpoint_port(c, net.name)) for c in containers}
+    wait_until(
+        lambda: stack.generated_is_loaded() and ports <= set(stack.dp_interfaces(net.dp)),
+        120,
+        "all ports loaded after the restart",
+    )
+    assert (stack.faucet_metrics() or {}).get("faucet_config_load_error") == 0
+    assert not [p for p in os.listdir(stack.workdir) if p.startswith(".dovecote-")]
+
+
+def test_preallocated_pool_serves_a_container_without_a_reload_and_refills(stack: Stack, make: Factory) -> None:
+    assert stack.reconciler is not None
+    net = make.network("-o", "ovs.bridge.preallocate_ports=2", mode="nat")
+
+    def free() -> list[int]:
+        return sorted(
+            n for n, e in stack.dp_interfaces(net.dp).items() if e.get("description") == "preallocated (free)"
+        )
+
+    wait_until(lambda: stack.generated_is_loaded() and free() == [1, 2], 30, "a pool of 2 free ports")
+    os.kill(stack.reconciler.pid, signal.SIGSTOP)  # no reload can happen now
+    try:
+        c1 = make.container(net.name)
+        assert ofport(endpoint_port(c1, net.name)) == 1
+        wait_until(lambda: c1.pings(net.gateway), 30, "the pooled port to forward without a reload")
+    finally:
+        os.kill(stack.reconciler.pid, signal.SIGCONT)
+    wait_until(lambda: stack.generated_is_loaded() and free() == [2, 3], 30, "the pool to refill")
+    assert c1.name in stack.dp_interfaces(net.dp)[1]["description"]
