@@ -35,6 +35,8 @@ class _JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str, fmt: str) -> None:
+    import pyroute2  # noqa: F401 - it resets its loggers' levels on import: import before configuring
+
     logging.config.dictConfig(
         {
             "version": 1,
@@ -87,6 +89,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
     from reconciler.docker_source import DockerSource
     from reconciler.faucet import Signaller, read_state, remove_stale_temp_files
     from reconciler.loop import Io, Reconciler
+    from reconciler.macs import set_container_mac
     from reconciler.metrics import Metrics
     from reconciler.ovsdb_source import OvsdbSource
     from reconciler.validate import validate
@@ -113,6 +116,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
         signal=Signaller(args.faucet_pidfile, args.faucet_container),
         faucet_state=faucet_state,
         publish_status=functools.partial(_write_status, args.status_file) if args.status_file else None,
+        set_mac=lambda change: set_container_mac(docker_source.pid(change.container_id), change),
     )
     reconciler = Reconciler(
         args.faucet_config, io, metrics, resync_seconds=args.resync, min_reload_interval=args.min_reload_interval

@@ -42,10 +42,45 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class MacChange:
+    """``dovesnap.faucet.mac_prefix``: the container's interface on a network gets a new MAC."""
+
+    network: str
+    dp: str
+    ofport: int
+    container_id: str
+    container: str
+    current: str
+    wanted: str
+
+
+@dataclass(frozen=True)
 class DesiredConfig:
     dps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     vlans: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
+    macs: tuple[MacChange, ...] = ()
+    """MACs to set inside containers before their ports may forward."""
+
+    def without_port(self, dp: str, ofport: int, problem: Problem) -> DesiredConfig:
+        """The same config minus one port (whose MAC could not be set), with the reason."""
+        dps = {name: dict(body) for name, body in self.dps.items()}
+        dps[dp]["interfaces"] = {n: e for n, e in dps[dp]["interfaces"].items() if n != ofport}
+        macs = tuple(m for m in self.macs if (m.dp, m.ofport) != (dp, ofport))
+        return DesiredConfig(dps, self.vlans, (*self.problems, problem), macs)
+
+
+def with_prefix(mac: str, prefix: str) -> str:
+    """Replace the leading bytes of a MAC: ``0e:99`` or ``0e99`` (1 to 5 bytes of hex)."""
+    digits = prefix.replace(":", "").replace("-", "").lower()
+    if not digits or len(digits) % 2 or len(digits) > 10 or any(c not in "0123456789abcdef" for c in digits):
+        raise BadValue(f"mac_prefix {prefix!r} is not 1 to 5 bytes of hex (use 0e:99)")
+    first = int(digits[:2], 16)
+    if first & 1:
+        raise BadValue(f"mac_prefix {prefix!r} would make a multicast MAC (first byte must be even)")
+    old = mac.lower().replace(":", "")
+    new = digits + old[len(digits) :]
+    return ":".join(new[i : i + 2] for i in range(0, 12, 2))
 
 
 class BadValue(ValueError):
@@ -113,9 +148,11 @@ class _Network:
     name: str
     operator: OperatorConfig
     by_endpoint: Mapping[str, Container]
+    dp: str = ""
     interfaces: dict[int, dict[str, Any]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     mirrored: list[int] = field(default_factory=list)
+    macs: list[MacChange] = field(default_factory=list)
 
     @property
     def record(self) -> contract.BridgeRecord:
@@ -138,6 +175,7 @@ def desired_config(ovs: OvsSnapshot, docker: DockerSnapshot, operator: OperatorC
     dps: dict[str, dict[str, Any]] = {}
     vlans: dict[str, dict[str, Any]] = {}
     problems: list[Problem] = []
+    macs: list[MacChange] = []
     for bridge in sorted(ovs.bridges, key=lambda b: b.record.dpid):
         network = networks.get(bridge.record.network_id)
         if network is None:
@@ -151,7 +189,7 @@ def desired_config(ovs: OvsSnapshot, docker: DockerSnapshot, operator: OperatorC
                 )
             )
             continue
-        work = _Network(bridge, network.name, operator, by_endpoint)
+        work = _Network(bridge, network.name, operator, by_endpoint, dp_name(network.name, network.id, operator))
         _ports(work)
         _pool(work)
         _local(work)
@@ -168,9 +206,10 @@ def desired_config(ovs: OvsSnapshot, docker: DockerSnapshot, operator: OperatorC
         if _egress_vlan(work, vlans):
             dp["egress_pipeline"] = True
         dp["interfaces"] = work.interfaces
-        dps[dp_name(network.name, network.id, operator)] = dp
+        dps[work.dp] = dp
         problems.extend(work.problems)
-    return DesiredConfig(dps=dps, vlans=vlans, problems=tuple(problems))
+        macs.extend(work.macs)
+    return DesiredConfig(dps=dps, vlans=vlans, problems=tuple(problems), macs=tuple(macs))
 
 
 def _ports(work: _Network) -> None:
@@ -219,6 +258,14 @@ def _container_entry(port: OvsPort, container: Container, work: _Network) -> dic
     if spec is None or not resolve_for_network(spec, work.name):
         spec = str(work.option("default_acl") or "")
     mirror = flag(label(container, "mirror"), work.name)
+    prefix = resolve_for_network(label(container, "mac_prefix") or "", work.name)
+    if prefix:
+        current = port.external_ids.get(contract.ATTACHED_MAC, "")
+        work.macs.append(
+            MacChange(
+                work.name, work.dp, port.ofport, container.id, container.name, current, with_prefix(current, prefix)
+            )
+        )
     entry: dict[str, Any] = {
         "description": f"container {container.name} ({container.id[:12]})",
         "native_vlan": work.record.vlan,

@@ -69,6 +69,10 @@ class DockerSource:
                 containers.append(Container(item["Id"], name, dict(item.get("Labels") or {}), attachments))
         return DockerSnapshot(networks, tuple(sorted(containers, key=lambda c: c.id)))
 
+    def pid(self, container_id: str) -> int:
+        """The container's init pid (0 when it is not running)."""
+        return int(self.client.api.inspect_container(container_id)["State"].get("Pid") or 0)
+
     def _watch(self) -> None:
         backoff = 1.0
         while not self._stop.is_set():

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.desired import DesiredConfig, Problem, desired_config
+from reconciler.desired import DesiredConfig, MacChange, Problem, desired_config
 from reconciler.faucet import ReloadState, sha256_text, wait_for_reload, write_atomic
 from reconciler.metrics import Metrics
 from reconciler.render import GENERATED_NAME, has_include, includes, operator_view, render_generated, with_include
@@ -33,6 +33,7 @@ class Status:
     rejected: str = ""
     problems: tuple[Problem, ...] = ()
     ports: dict[str, int] = field(default_factory=dict)
+    macs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,6 +47,8 @@ class Io:
     faucet_state: Callable[[], ReloadState | None]
     write: Callable[[str, str], None] = write_atomic
     publish_status: Callable[[dict[str, Any]], None] | None = None
+    set_mac: Callable[[MacChange], bool] | None = None
+    """Applies a mac_prefix inside the container; True when it changed something."""
 
 
 class Reconciler:
@@ -127,13 +130,14 @@ class Reconciler:
                 {"network": p.network, "subject": p.subject, "reason": p.reason} for p in self.status.problems
             ],
             "ports": dict(self.status.ports),
+            "macs": dict(self.status.macs),
         }
 
     def _pass(self) -> str:
         started = time.monotonic()
         operator_text = _read(self.config_path)
         operator = operator_view([operator_text, *_read_included(self.config_path, operator_text)])
-        desired = desired_config(self.io.ovs_snapshot(), self.io.docker_snapshot(), operator)
+        desired = self._apply_macs(desired_config(self.io.ovs_snapshot(), self.io.docker_snapshot(), operator))
         self._report(desired)
         candidate = render_generated(desired.dps, desired.vlans)
         candidate_hash = sha256_text(candidate)
@@ -166,6 +170,22 @@ class Reconciler:
             log.info("config written: %s", _summary(desired))
         self.metrics.pass_seconds.observe(time.monotonic() - started)
         return self._reload(candidate_hash, expect_empty=not desired.dps)
+
+    def _apply_macs(self, desired: DesiredConfig) -> DesiredConfig:
+        """Set mac_prefix MACs before the ports may forward; a port whose MAC cannot be set stays out."""
+        for change in desired.macs:
+            try:
+                if self.io.set_mac is None:
+                    raise RuntimeError("this reconciler cannot reach container namespaces")
+                if self.io.set_mac(change):
+                    log.info("MAC of container %s on %s set to %s", change.container, change.network, change.wanted)
+            except Exception as exc:  # noqa: BLE001 - any failure keeps only this port closed
+                problem = Problem(
+                    change.network, f"container {change.container}", f"cannot set MAC {change.wanted}: {exc}"
+                )
+                desired = desired.without_port(change.dp, change.ofport, problem)
+        self.status.macs = {f"{m.dp}/{m.ofport}": m.wanted for m in desired.macs}
+        return desired
 
     def _loaded(self, candidate_hash: str) -> bool:
         if self.status.loaded_hash == candidate_hash:

@@ -182,3 +182,72 @@ def test_preallocated_pool_serves_a_container_without_a_reload_and_refills(stack
         os.kill(stack.reconciler.pid, signal.SIGCONT)
     wait_until(lambda: stack.generated_is_loaded() and free() == [2, 3], 30, "the pool to refill")
     assert c1.name in stack.dp_interfaces(net.dp)[1]["description"]
+
+
+def test_mac_prefix_on_the_containers_second_interface(stack: Stack, make: Factory) -> None:
+    # Docker attaches a container's networks in name order: the later name becomes eth1
+    first, net = sorted((make.network(mode="nat"), make.network(mode="nat")), key=lambda n: n.name)
+    name = short_id("dctmac")
+    make.containers.append(name)
+    run("docker", "create", "-t", "--name", name, f"--net={first.name}",
+        "--label", f"dovesnap.faucet.mac_prefix={net.name}:0e99", "busybox:latest")  # fmt: skip
+    run("docker", "network", "connect", net.name, name)
+    run("docker", "start", name)
+    c = Container(name, run("docker", "inspect", "-f", "{{.Id}}", name).stdout.strip())
+    port = ofport(endpoint_port(c, net.name))
+    stack.wait_port_loaded(net.dp, port)
+    ip = c.ip(net.name)
+    links = c.exec("ip", "-o", "addr").stdout
+    (line,) = [x for x in links.splitlines() if f"inet {ip}/" in x]
+    device = line.split()[1]
+    assert device != "eth0"  # the network is the container's second interface
+    mac = c.exec("cat", f"/sys/class/net/{device}/address").stdout.strip()
+    assert mac.startswith("0e:99:")
+    status = json.loads((stack.workdir / "status.json").read_text())
+    assert status["macs"][f"{net.dp}/{port}"] == mac
+    other_mac = c.exec("cat", "/sys/class/net/eth0/address").stdout.strip()
+    assert not other_mac.startswith("0e:99:")  # the label named only the second network
+    wait_until(lambda: c.pings(net.gateway), 30, "the re-addressed interface to work")
+
+
+def test_mirror_label_copies_traffic_to_the_lbport(stack: Stack, make: Factory) -> None:
+    tap, peer = short_id("dctm"), short_id("dctp")
+    make.links.append(tap)
+    run("ip", "link", "add", tap, "type", "veth", "peer", "name", peer)
+    run("ip", "link", "set", tap, "up")
+    run("ip", "link", "set", peer, "up")
+    net = make.network("-o", f"ovs.bridge.add_ports={tap}/99", mode="nat")
+    watched = make.container(net.name, "--label", "dovesnap.faucet.mirror=true")
+    other = make.container(net.name)
+    entry = stack.wait_port_loaded(net.dp, 99)
+    watched_port = ofport(endpoint_port(watched, net.name))
+    wait_until(lambda: stack.dp_interfaces(net.dp).get(99, {}).get("mirror") == [watched_port], 30, "the mirror list")
+    assert entry["name"] == tap
+    wait_until(lambda: other.pings(watched.ip(net.name)), 30, "the containers to ping")
+    counter = f"/sys/class/net/{peer}/statistics/rx_packets"
+    before = int(open(counter).read())
+    assert other.pings(watched.ip(net.name), count=5, wait=1)
+    assert int(open(counter).read()) - before >= 10  # 5 requests in, 5 replies out, all copied
+
+
+def test_vlan_out_acl_filters_egress(stack: Stack, make: Factory) -> None:
+    import random
+
+    vlan = random.randint(1000, 3000)
+    net = make.network("-o", f"ovs.bridge.vlan={vlan}", "-o", "ovs.bridge.vlan_out_acl=deny-all", mode="flat")
+    a, b = make.container(net.name), make.container(net.name)
+    _loaded_port(stack, a, net.name)
+    _loaded_port(stack, b, net.name)
+    assert stack.generated_dps()[net.dp]["egress_pipeline"] is True
+    assert not a.pings(b.ip(net.name), count=3, wait=1)
+
+
+def test_reconciler_metrics(stack: Stack, make: Factory) -> None:
+    net = make.network(mode="nat")
+    c = make.container(net.name)
+    _loaded_port(stack, c, net.name)
+    metrics = stack.dovecote_metrics() or {}
+    assert metrics["dovecote_faucet_reloads_confirmed_total"] >= 1
+    assert metrics[f'dovecote_ports_managed{{network="{net.dp}"}}'] == 2
+    assert metrics["dovecote_last_success_timestamp_seconds"] > time.time() - 600
+    assert "dovecote_reconcile_seconds_count" in metrics

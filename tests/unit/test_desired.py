@@ -192,3 +192,34 @@ def test_desired_network_reusing_an_operator_dp_id_is_left_out() -> None:
     operator = OperatorConfig(dp_ids=frozenset({1}), acl_names=frozenset())
     config = desired_config(OvsSnapshot((bridge(dpid=1),)), docker(), operator)
     assert config.dps == {} and "0x1" in config.problems[0].reason
+
+
+def test_with_prefix() -> None:
+    from reconciler.desired import with_prefix
+
+    assert with_prefix("02:11:22:33:44:55", "0e:99") == "0e:99:22:33:44:55"
+    assert with_prefix("02:11:22:33:44:55", "0e99aa") == "0e:99:aa:33:44:55"
+    for bad in ("", "0", "zz", "01", "0e:99:aa:bb:cc:dd"):
+        try:
+            with_prefix("02:11:22:33:44:55", bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} accepted")
+
+
+def test_desired_mac_prefix_plans_a_change_and_bad_prefix_fails_closed() -> None:
+    ovs = OvsSnapshot((bridge(ports=(container_port("e1" * 32, 1), container_port("e2" * 32, 2))),))
+    snap = docker(
+        container("a", "e1" * 32, **{"dovesnap.faucet.mac_prefix": "mynet:0e99"}),
+        container("b", "e2" * 32, **{"dovecote.faucet.mac_prefix": "zz"}),
+    )
+    config = desired_config(ovs, snap, OPERATOR)
+    (change,) = config.macs
+    assert (change.dp, change.ofport, change.wanted) == ("mynet", 1, "0e:99:00:00:00:01")
+    assert set(config.dps["mynet"]["interfaces"]) == {1, LOCAL}
+    assert config.problems[0].subject == "container b"
+    from reconciler.desired import Problem
+
+    smaller = config.without_port("mynet", 1, Problem("mynet", "container a", "x"))
+    assert set(smaller.dps["mynet"]["interfaces"]) == {LOCAL} and not smaller.macs
+    assert set(config.dps["mynet"]["interfaces"]) == {1, LOCAL}  # the original is untouched
