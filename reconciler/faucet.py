@@ -101,6 +101,10 @@ def read_state(metrics_url: str, timeout: float = 10.0) -> ReloadState | None:
     return ReloadState(requests, load_error, hashes, error)
 
 
+class SignalError(RuntimeError):
+    """FAUCET could not be signalled."""
+
+
 class Signaller:
     """Sends SIGHUP to FAUCET: by pid file, or through Docker for a FAUCET container."""
 
@@ -110,13 +114,19 @@ class Signaller:
 
     def __call__(self) -> None:
         if self.pidfile:
-            with open(self.pidfile, encoding="ascii") as handle:
-                pid = int(handle.read().strip())
-            os.kill(pid, signal.SIGHUP)
+            try:
+                with open(self.pidfile, encoding="ascii") as handle:
+                    pid = int(handle.read().strip())
+                os.kill(pid, signal.SIGHUP)
+            except (OSError, ValueError) as exc:
+                raise SignalError(f"cannot signal FAUCET through {self.pidfile}: {exc}") from exc
         elif self.container:
             import docker  # only this path needs the Docker SDK
 
-            docker.from_env().api.kill(self.container, signal="SIGHUP")
+            try:
+                docker.from_env().api.kill(self.container, signal="SIGHUP")
+            except docker.errors.DockerException as exc:
+                raise SignalError(f"cannot signal FAUCET container {self.container!r}: {exc}") from exc
         else:
             log.debug("no FAUCET to signal (neither --faucet-pidfile nor --faucet-container)")
 

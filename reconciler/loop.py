@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.desired import DesiredConfig, MacChange, Problem, desired_config
-from reconciler.faucet import ReloadState, sha256_text, wait_for_reload, write_atomic
+from reconciler.faucet import ReloadState, SignalError, sha256_text, wait_for_reload, write_atomic
 from reconciler.metrics import Metrics
 from reconciler.render import GENERATED_NAME, has_include, includes, operator_view, render_generated, with_include
 from reconciler.snapshot import DockerSnapshot, OvsSnapshot
@@ -199,9 +199,12 @@ class Reconciler:
     def _reload(self, candidate_hash: str, expect_empty: bool) -> str:
         before = self.io.faucet_state()
         self._last_reload = time.monotonic()
-        self.io.signal()
-        self.metrics.reloads_requested.inc()
-        ok, why = wait_for_reload(self.io.faucet_state, before, candidate_hash, self.reload_timeout)
+        try:
+            self.io.signal()
+            self.metrics.reloads_requested.inc()
+            ok, why = wait_for_reload(self.io.faucet_state, before, candidate_hash, self.reload_timeout)
+        except SignalError as exc:
+            ok, why = False, str(exc)
         if not ok and expect_empty and NO_DPS in why:
             # FAUCET cannot load a config without dps; with no networks and no operator dps that
             # is the truth, not a failure: it keeps nothing of ours running.

@@ -41,22 +41,25 @@ start() {
   mkdir -p "$RUN_DIR" "$LOG_DIR" "$(dirname "$CONFIG")"
   [ -f "$CONFIG" ] || { cp "$HERE/examples/faucet.yaml" "$CONFIG"; echo "seeded $CONFIG from examples/faucet.yaml"; }
   if ! alive faucet; then
-    (cd "$(dirname "$CONFIG")" && FAUCET_CONFIG="$CONFIG" FAUCET_LOG="$LOG_DIR/faucet.log" \
-      FAUCET_EXCEPTION_LOG="$LOG_DIR/faucet_exception.log" FAUCET_PROMETHEUS_ADDR=127.0.0.1 \
-      FAUCET_PROMETHEUS_PORT="$PROM_PORT" PATH="$VENV/bin:$PATH" \
-      setsid "$VENV/bin/faucet" --ryu-ofp-tcp-listen-port="$OF_PORT" --ryu-ofp-listen-host=127.0.0.1 \
-      >>"$LOG_DIR/faucet.stdout" 2>&1 </dev/null & echo $! >"$RUN_DIR/faucet.pid")
+    # FAUCET execs osken-manager, so $! is the pid that takes SIGHUP
+    cd "$(dirname "$CONFIG")"
+    FAUCET_CONFIG="$CONFIG" FAUCET_LOG="$LOG_DIR/faucet.log" FAUCET_EXCEPTION_LOG="$LOG_DIR/faucet_exception.log" \
+      FAUCET_PROMETHEUS_ADDR=127.0.0.1 FAUCET_PROMETHEUS_PORT="$PROM_PORT" PATH="$VENV/bin:$PATH" \
+      nohup "$VENV/bin/faucet" --ryu-ofp-tcp-listen-port="$OF_PORT" --ryu-ofp-listen-host=127.0.0.1 \
+      >>"$LOG_DIR/faucet.stdout" 2>&1 </dev/null &
+    echo $! >"$RUN_DIR/faucet.pid"
+    cd "$HERE"
     echo "started FAUCET (OpenFlow 127.0.0.1:$OF_PORT, metrics 127.0.0.1:$PROM_PORT)"
   fi
   if ! alive driver; then
-    setsid "$VENV/bin/dovecote" driver --socket "/run/docker/plugins/$NAME.sock" \
+    nohup "$VENV/bin/dovecote" driver --socket "/run/docker/plugins/$NAME.sock" \
       >>"$LOG_DIR/driver.log" 2>&1 </dev/null & echo $! >"$RUN_DIR/driver.pid"
     echo "started the driver (docker network create -d $NAME)"
   fi
   if ! alive reconciler; then
-    setsid "$VENV/bin/dovecote" reconciler --faucet-config "$CONFIG" --faucet-pidfile "$RUN_DIR/faucet.pid" \
+    nohup "$VENV/bin/dovecote" reconciler --faucet-config "$CONFIG" --faucet-pidfile "$RUN_DIR/faucet.pid" \
       --faucet-metrics "http://127.0.0.1:$PROM_PORT/metrics" --metrics-addr "127.0.0.1:$METRICS_PORT" \
-      --driver-name "$NAME" >>"$LOG_DIR/reconciler.log" 2>&1 </dev/null & echo $! >"$RUN_DIR/reconciler.pid"
+      --driver-name "$NAME" --status-file "$RUN_DIR/reconciler-status.json" >>"$LOG_DIR/reconciler.log" 2>&1 </dev/null & echo $! >"$RUN_DIR/reconciler.pid"
     echo "started the reconciler (metrics 127.0.0.1:$METRICS_PORT)"
   fi
   for _ in $(seq 1 100); do
