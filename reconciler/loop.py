@@ -118,7 +118,7 @@ class Reconciler:
                 self.io.publish_status(self.status_document())
 
     def status_document(self) -> dict[str, Any]:
-        """The status file ``dovecote status`` reads (shape documented in docs/status.md)."""
+        """The status file ``dovecote status`` reads (shape documented in docs/reconciler.md)."""
         return {
             "time": time.time(),
             "faucet_config": self.config_path,
