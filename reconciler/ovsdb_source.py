@@ -59,23 +59,36 @@ class OvsdbSource:
         return self._snapshot
 
     def _run(self) -> None:
+        backoff = 1.0
+        while not self._stop.is_set():
+            try:
+                self._monitor()
+                return
+            except Exception as exc:  # noqa: BLE001 - OVSDB down or restarting: keep trying
+                log.warning("OVSDB monitor on %s failed (%s); retrying in %.0f s", self.url, exc, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def _monitor(self) -> None:
         helper = idlutils.get_schema_helper(self.url, "Open_vSwitch")
         for table, columns in COLUMNS.items():
             helper.register_columns(table, columns)
         idl = ovs.db.idl.Idl(self.url, helper)
         seen = -1
-        while not self._stop.is_set():
-            idl.run()
-            if idl.change_seqno != seen and idl.has_ever_connected():
-                seen = idl.change_seqno
-                self._snapshot = build_snapshot(idl.tables)
-                self._ready.set()
-                self.on_change("ovsdb")
-            poller = ovs.poller.Poller()
-            idl.wait(poller)
-            poller.timer_wait(1000)
-            poller.block()
-        idl.close()
+        try:
+            while not self._stop.is_set():
+                idl.run()
+                if idl.change_seqno != seen and idl.has_ever_connected():
+                    seen = idl.change_seqno
+                    self._snapshot = build_snapshot(idl.tables)
+                    self._ready.set()
+                    self.on_change("ovsdb")
+                poller = ovs.poller.Poller()
+                idl.wait(poller)
+                poller.timer_wait(1000)
+                poller.block()
+        finally:
+            idl.close()
 
 
 def build_snapshot(tables: dict) -> OvsSnapshot:
