@@ -1,4 +1,4 @@
-"""``dovecote driver|reconciler``: argv and environment in, the composed daemon running.
+"""``dovecote driver|reconciler|status|graph|cleanup|doctor``: argv and environment in, the work done.
 
 The composition root: the only module that reads argv, configures logging and picks the adapters.
 """
@@ -182,6 +182,11 @@ def parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--resync", type=float, default=60.0, help="seconds between full passes without hints")
     rec.set_defaults(run=run_reconciler)
+
+    from ops import cleanup, doctor, graph, status  # operator tools: status, graph, cleanup, doctor
+
+    for tool in (status, graph, cleanup, doctor):
+        tool.add_parser(sub)
     return top
 
 

@@ -10,14 +10,22 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.desired import DesiredConfig, MacChange, Problem, desired_config
 from reconciler.faucet import ReloadState, SignalError, sha256_text, wait_for_reload, write_atomic
 from reconciler.metrics import Metrics
-from reconciler.render import GENERATED_NAME, has_include, includes, operator_view, render_generated, with_include
+from reconciler.render import (
+    GENERATED_NAME,
+    has_include,
+    includes,
+    load_yaml,
+    operator_view,
+    render_generated,
+    with_include,
+)
 from reconciler.snapshot import DockerSnapshot, OvsSnapshot
 from reconciler.validate import NO_DPS
 
@@ -167,7 +175,7 @@ class Reconciler:
                 log.info("added include of %s to %s", GENERATED_NAME, self.config_path)
             self.metrics.writes.inc()
             self.status.written_hash = candidate_hash
-            log.info("config written: %s", _summary(desired))
+            log.info("config written: %s", describe_changes(_old_dps(current), desired.dps))
         self.metrics.pass_seconds.observe(time.monotonic() - started)
         return self._reload(candidate_hash, expect_empty=not desired.dps)
 
@@ -265,6 +273,29 @@ def _read(path: str) -> str:
         return handle.read()
 
 
-def _summary(desired: DesiredConfig) -> str:
-    parts = [f"dp {name} {len(dp['interfaces'])} interfaces" for name, dp in sorted(desired.dps.items())]
-    return "; ".join(parts) or "no dovecote dps"
+def _old_dps(text: str | None) -> Mapping[str, Any]:
+    try:
+        return (load_yaml(text) or {}).get("dps") or {} if text else {}
+    except Exception:  # noqa: BLE001 - only for a log line: an unreadable old file is just "nothing"
+        return {}
+
+
+def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """One line saying what changed per dp, e.g. ``dp mynet (0x1) +1 [3 container web1 (ab12)] -0``."""
+    parts = []
+    for name in sorted(set(old) | set(new)):
+        if name not in new:
+            parts.append(f"dp {name} removed")
+            continue
+        dpid = new[name].get("dp_id", 0)
+        before = (old.get(name) or {}).get("interfaces") or {}
+        after = new[name].get("interfaces") or {}
+        added = [f"{n} {after[n].get('description', '')}" for n in sorted(set(after) - set(before))]
+        removed = [f"{n} {before[n].get('description', '')}" for n in sorted(set(before) - set(after))]
+        changed = sorted(n for n in set(after) & set(before) if after[n] != before[n])
+        if name not in old:
+            parts.append(f"dp {name} ({dpid:#x}) new with {len(after)} interfaces")
+        elif added or removed or changed:
+            line = f"dp {name} ({dpid:#x}) +{len(added)} {added} -{len(removed)} {removed}"
+            parts.append(line + (f" ~{changed}" if changed else ""))
+    return "; ".join(parts) or "no interface changes"

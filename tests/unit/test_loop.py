@@ -136,3 +136,16 @@ def test_wait_for_reload(loaded: bool) -> None:
     )
     assert ok is loaded
     assert loaded or "did not confirm" in why
+
+
+def test_describe_changes_names_ports_per_dp() -> None:
+    from reconciler.loop import describe_changes
+
+    old = {"a": {"dp_id": 1, "interfaces": {1: {"description": "container x (1)"}}}, "gone": {"dp_id": 2}}
+    new = {
+        "a": {"dp_id": 1, "interfaces": {2: {"description": "container y (2)"}}},
+        "b": {"dp_id": 3, "interfaces": {1: {}}},
+    }
+    line = describe_changes(old, new)
+    assert "dp a (0x1) +1 ['2 container y (2)'] -1 ['1 container x (1)']" in line
+    assert "dp b (0x3) new with 1 interfaces" in line and "dp gone removed" in line

@@ -1,0 +1,217 @@
+"""``dovecote cleanup``: remove what dovecote made on this host, and nothing else.
+
+It lists (``--dry-run``) or removes, in order: containers' attachments to dovecote networks, the
+networks (a live driver then removes its own bridges, veths and rules), leftover bridges, veths,
+iptables rules and the generated FAUCET dps. Each step prints one progress line; an object already
+gone counts as done, so cleanup can be run again after a partial failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+from ops import sources
+from ops.plan import Action, Inventory, Link, Scope, parse_rules, plan_cleanup
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    cmd = sub.add_parser("cleanup", help="remove every dovecote network, bridge, veth, rule and generated dp")
+    cmd.add_argument("--dry-run", action="store_true", help="list what would be removed; change nothing")
+    cmd.add_argument(
+        "--driver-name",
+        action="append",
+        default=[],
+        help="only networks of this Docker driver (repeatable); default: everything dovecote made",
+    )
+    cmd.add_argument(
+        "--network",
+        action="append",
+        default=[],
+        help="only this network, by name or id (repeatable; an id Docker forgot still finds its bridge)",
+    )
+    cmd.add_argument("--ovsdb", default=sources.DEFAULT_OVSDB)
+    cmd.add_argument("--faucet-config", default=sources.DEFAULT_FAUCET_CONFIG, help="the operator's faucet.yaml")
+    cmd.add_argument("--faucet-pidfile", help="SIGHUP FAUCET after editing the generated file, and wait for it")
+    cmd.add_argument("--faucet-metrics", default=sources.DEFAULT_FAUCET_METRICS)
+    cmd.set_defaults(run=run)
+
+
+def inventory(ovsdb: str, generated: str, scope: Scope) -> Inventory:
+    """Everything on the host cleanup might touch (it chooses among it in ops.plan)."""
+    bridges = sources.read_bridges(ovsdb)
+    ids = [b.record.network_id for b in bridges if b.record is not None]
+    drivers = scope.drivers or scope.default_drivers
+    networks = sources.read_docker_networks(drivers, ids)
+    if scope.networks:  # by name: any driver
+        import docker
+
+        client = docker.from_env(timeout=30)
+        try:
+            names = {n["Id"] for n in client.api.networks() if n["Name"] in scope.networks or n["Id"] in scope.networks}
+        finally:
+            client.close()
+        networks += [n for n in sources.read_docker_networks((), sorted(names)) if n.id not in {m.id for m in networks}]
+    result = sources.run(["ip", "-j", "-d", "link", "show"])
+    if result.returncode != 0:
+        raise sources.SourceError(f"ip link: {result.stderr.strip()}")
+    links = [
+        Link(str(item.get("ifname", "")), str((item.get("linkinfo") or {}).get("info_kind", "")))
+        for item in json.loads(result.stdout or "[]")
+    ]
+    rules = []
+    for table in ("filter", "nat"):
+        listed = sources.run(["iptables", "-w", "5", "-t", table, "-S"])
+        if listed.returncode != 0:
+            raise sources.SourceError(f"iptables -t {table} -S: {listed.stderr.strip()}")
+        rules += parse_rules(table, listed.stdout)
+    dps = {}
+    if os.path.exists(generated):
+        document = sources.read_yaml(generated) or {}
+        dps = dict(document.get("dps") or {}) if isinstance(document, dict) else {}
+    return Inventory(networks, bridges, links, rules, dps)
+
+
+class Executor:
+    """Carries out actions; returns 'done', 'already gone' or raises with the reason."""
+
+    def __init__(self, ovsdb: str, generated: str) -> None:
+        self.ovsdb = ovsdb
+        self.generated = generated
+        self._docker = None
+
+    def docker(self):  # type: ignore[no-untyped-def]
+        if self._docker is None:
+            import docker
+
+            self._docker = docker.from_env(timeout=120)
+        return self._docker
+
+    def __call__(self, action: Action) -> str:
+        return getattr(self, "do_" + action.kind.replace("-", "_"))(action)
+
+    def do_disconnect(self, action: Action) -> str:
+        import docker
+
+        container, network = action.args
+        try:
+            self.docker().api.disconnect_container_from_network(container, network, force=True)
+        except docker.errors.NotFound:
+            return "already gone"
+        return "done"
+
+    def do_network(self, action: Action) -> str:
+        import docker
+
+        try:
+            self.docker().api.remove_network(action.args[0])
+        except docker.errors.NotFound:
+            return "already gone"
+        return "done"
+
+    def do_bridge(self, action: Action) -> str:
+        if sources.run(sources.vsctl(self.ovsdb, "br-exists", action.target)).returncode == 2:
+            return "already gone"
+        self._check(sources.vsctl(self.ovsdb, "--if-exists", "del-br", action.target))
+        return "done"
+
+    def do_link(self, action: Action) -> str:
+        if sources.run(["ip", "link", "show", "dev", action.target]).returncode != 0:
+            return "already gone"
+        self._check(["ip", "link", "del", "dev", action.target])
+        return "done"
+
+    def do_iptables(self, action: Action) -> str:
+        table, _append, *spec = action.args
+        if sources.run(["iptables", "-w", "5", "-t", table, "-C", *spec]).returncode != 0:
+            return "already gone"
+        self._check(["iptables", "-w", "5", "-t", table, "-D", *spec])
+        return "done"
+
+    def do_faucet_dp(self, action: Action) -> str:
+        from reconciler.faucet import write_atomic
+        from reconciler.render import render_generated
+
+        if not os.path.exists(self.generated):
+            return "already gone"
+        document = sources.read_yaml(self.generated) or {}
+        dps = dict(document.get("dps") or {})
+        if action.target not in dps:
+            return "already gone"
+        del dps[action.target]
+        write_atomic(self.generated, render_generated(dps, document.get("vlans") or {}))
+        return "done"
+
+    @staticmethod
+    def _check(argv: list[str]) -> None:
+        result = sources.run(argv)
+        if result.returncode != 0:
+            raise RuntimeError(result.stderr.strip() or f"{argv[0]} exited {result.returncode}")
+
+
+def execute(actions: list[Action], do: Callable[[Action], str], out=sys.stdout) -> int:  # type: ignore[no-untyped-def]
+    """Run each action with a ``[i/N]`` progress line; returns how many failed."""
+    failed = 0
+    for index, action in enumerate(actions, 1):
+        print(f"[{index}/{len(actions)}] {action} ...", end=" ", file=out, flush=True)
+        try:
+            outcome = do(action)
+        except Exception as exc:  # noqa: BLE001 - report and carry on with the rest
+            failed += 1
+            outcome = f"FAILED: {exc}"
+        print(outcome, file=out, flush=True)
+    return failed
+
+
+def reload_faucet(pidfile: str, metrics: str, generated: str, timeout: float = 60) -> str:
+    """SIGHUP FAUCET and wait (printing progress) until it runs the edited generated file."""
+    with open(pidfile, encoding="ascii") as handle:
+        os.kill(int(handle.read().strip()), signal.SIGHUP)
+    digest = sources.file_sha256(generated) or ""
+    deadline = time.monotonic() + timeout
+    print("waiting for FAUCET to reload", end="", flush=True)
+    while time.monotonic() < deadline:
+        try:
+            if digest and digest in sources.fetch(metrics, timeout=5):
+                print(" done")
+                return "FAUCET reloaded"
+        except OSError:
+            pass
+        print(".", end="", flush=True)
+        time.sleep(1)
+    print(" timed out")
+    return f"FAUCET did not confirm the reload within {timeout:.0f} s (check its log)"
+
+
+def run(args: argparse.Namespace) -> int:
+    scope = Scope(tuple(args.driver_name), tuple(args.network))
+    generated = sources.generated_path(args.faucet_config)
+    try:
+        found = inventory(args.ovsdb, generated, scope)
+    except Exception as exc:  # noqa: BLE001 - cannot see the host: do nothing
+        print(f"dovecote cleanup: cannot list what to remove: {exc}", file=sys.stderr)
+        return 2
+    actions = plan_cleanup(found, scope)
+    what = "everything dovecote made on this host" if scope.everything else "the chosen drivers and networks"
+    if not actions:
+        print(f"nothing to remove ({what})")
+        return 0
+    if args.dry_run:
+        print(f"would remove ({what}), in this order:")
+        for action in actions:
+            print(f"  {action}")
+        return 0
+    print(f"removing {len(actions)} objects ({what})")
+    failed = execute(actions, Executor(args.ovsdb, generated))
+    if args.faucet_pidfile and any(a.kind == "faucet-dp" for a in actions):
+        print(reload_faucet(args.faucet_pidfile, args.faucet_metrics, generated))
+    if failed:
+        print(f"{failed} of {len(actions)} failed; fix the cause and run cleanup again", file=sys.stderr)
+        return 1
+    print("done")
+    return 0

@@ -1,0 +1,205 @@
+"""Choosing what ``dovecote cleanup`` removes. Pure: an inventory of the host in, ordered actions out.
+
+Only what carries dovecote's marks is chosen: OVS bridges with the ``dovecote-contract`` key, links
+named exactly like dovecote's devices (``dcb``/``dch``/``dcc`` and 12 hex digits), iptables rules
+commented ``dovecote:<bridge>``, dps in dovecote's own generated file, and Docker networks of the
+dovecote driver (or of any driver, when a dovecote bridge names them). Unlike dovesnap's cleanup
+(dovesnap.md §9.2), a user's ``dcb-uplink`` or an operator dp is never a match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dovecote import contract
+from ops.model import BridgeRow, DockerNetwork
+
+_DEVICE = re.compile(r"^(dcb|dch|dcc)[0-9a-f]{12}$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An iptables rule as ``iptables -S`` prints it (``-A CHAIN ...``), with its comment."""
+
+    table: str
+    comment: str
+    args: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    kind: str = ""
+
+
+@dataclass
+class Inventory:
+    networks: list[DockerNetwork] = field(default_factory=list)
+    bridges: list[BridgeRow] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)
+    generated_dps: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Empty means everything dovecote made on this host; otherwise only these drivers' or networks'."""
+
+    drivers: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    default_drivers: tuple[str, ...] = ("ovs",)
+
+    @property
+    def everything(self) -> bool:
+        return not self.drivers and not self.networks
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str
+    """disconnect, network, bridge, link, iptables or faucet-dp (executed in this order)."""
+    target: str
+    detail: str = ""
+    args: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        text = f"{self.kind} {self.target}"
+        return f"{text} ({self.detail})" if self.detail else text
+
+
+ORDER = ("disconnect", "network", "bridge", "link", "iptables", "faucet-dp")
+
+
+def is_dovecote_link(name: str) -> bool:
+    """Exactly a name dovecote derives from an ID (stricter than the prefix alone)."""
+    return bool(_DEVICE.match(name))
+
+
+def plan_cleanup(inventory: Inventory, scope: Scope) -> list[Action]:
+    """Every action, ordered so that Docker (and a live driver) clean up first and leftovers after."""
+    dovecote_bridges = {b.name: b.record for b in inventory.bridges if b.record is not None}
+    known_ids = {r.network_id for r in dovecote_bridges.values() if r is not None}
+    networks = _networks(inventory.networks, scope, known_ids)
+    ids = {n.id for n in networks} | _orphan_ids(scope, inventory.networks, known_ids)
+    if scope.everything:
+        bridge_names = set(dovecote_bridges)
+    else:
+        bridge_names = {name for name, r in dovecote_bridges.items() if r is not None and r.network_id in ids}
+    scoped_bridge_names = bridge_names | {contract.bridge_name(i) for i in ids}
+    actions: list[Action] = []
+    for net in networks:
+        for endpoint in net.endpoints:
+            actions.append(
+                Action(
+                    "disconnect",
+                    endpoint.name or endpoint.container_id[:12],
+                    f"from {net.name}",
+                    (endpoint.container_id, net.id),
+                )
+            )
+        actions.append(Action("network", net.name, f"driver {net.driver}, id {net.id[:12]}", (net.id,)))
+    for name in sorted(bridge_names):
+        record = dovecote_bridges[name]
+        assert record is not None
+        actions.append(
+            Action("bridge", name, f"dp {contract.format_dpid(record.dpid)}, network {record.network_id[:12]}")
+        )
+    for name in _links(inventory, scope, ids, scoped_bridge_names, networks):
+        actions.append(Action("link", name))
+    for rule in inventory.rules:
+        if _rule_matches(rule.comment, scope, scoped_bridge_names):
+            actions.append(Action("iptables", f"{rule.table} {' '.join(rule.args)}", "", (rule.table, *rule.args)))
+    dpids = {r.dpid for n, r in dovecote_bridges.items() if r is not None and n in bridge_names}
+    names = {n.name for n in networks}
+    for dp, body in sorted(inventory.generated_dps.items()):
+        if scope.everything or _dp_matches(str(dp), body, dpids, names, scoped_bridge_names):
+            actions.append(Action("faucet-dp", str(dp), "from the generated FAUCET file"))
+    return sorted(actions, key=lambda a: ORDER.index(a.kind))
+
+
+def _networks(networks: Sequence[DockerNetwork], scope: Scope, known_ids: set[str]) -> list[DockerNetwork]:
+    if scope.everything:
+        return [n for n in networks if n.driver in scope.default_drivers or n.id in known_ids]
+    chosen = []
+    for net in networks:
+        named = any(w in (net.name, net.id) or (len(w) >= 12 and net.id.startswith(w)) for w in scope.networks)
+        ours = net.id in known_ids or net.driver in scope.drivers + scope.default_drivers
+        if net.driver in scope.drivers or (named and ours):  # naming Docker's own "bridge" is not enough
+            chosen.append(net)
+    return chosen
+
+
+def _orphan_ids(scope: Scope, networks: Sequence[DockerNetwork], known_ids: set[str]) -> set[str]:
+    """Network ids given on the command line that Docker no longer knows but a bridge still names."""
+    found = set()
+    for wanted in scope.networks:
+        if any(wanted in (n.name, n.id) for n in networks) or len(wanted) < 12:
+            continue
+        found |= {i for i in known_ids if i.startswith(wanted)}
+    return found
+
+
+def _links(
+    inventory: Inventory, scope: Scope, ids: set[str], bridge_names: set[str], networks: Sequence[DockerNetwork]
+) -> list[str]:
+    ovs_names = {b.name for b in inventory.bridges}
+    if scope.everything:
+        wanted = None
+    else:
+        wanted = set(bridge_names)
+        for bridge in inventory.bridges:
+            if bridge.name in bridge_names:
+                for iface in bridge.interfaces:
+                    endpoint = contract.decode_endpoint(iface.name, iface.external_ids)
+                    if endpoint is not None:
+                        wanted |= {endpoint.host_veth, endpoint.container_veth}
+        for net in networks:
+            for endpoint in net.endpoints:
+                wanted |= {
+                    contract.host_veth_name(endpoint.endpoint_id),
+                    contract.container_veth_name(endpoint.endpoint_id),
+                }
+    return sorted(
+        link.name
+        for link in inventory.links
+        if is_dovecote_link(link.name)
+        and link.name not in ovs_names  # a bridge's own device goes with the bridge
+        and (wanted is None or link.name in wanted)
+    )
+
+
+def _rule_matches(comment: str, scope: Scope, bridge_names: set[str]) -> bool:
+    if not comment.startswith("dovecote:"):
+        return False
+    bridge = comment.split(":")[1]
+    if scope.everything:
+        return True
+    return bridge in bridge_names
+
+
+def _dp_matches(name: str, body: Any, dpids: set[int], names: set[str], bridge_names: set[str]) -> bool:
+    if not isinstance(body, Mapping):
+        return False
+    if body.get("dp_id") in dpids or name in names:
+        return True
+    description = str(body.get("description") or "")
+    return any(f"(bridge {b}," in description for b in bridge_names)
+
+
+def parse_rules(table: str, text: str) -> list[Rule]:
+    """Rules with a comment from ``iptables -t TABLE -S`` output."""
+    import shlex
+
+    rules = []
+    for line in text.splitlines():
+        try:
+            args = shlex.split(line)  # iptables' own quoting; nothing is run through a shell
+        except ValueError:
+            continue
+        if len(args) < 2 or args[0] != "-A" or "--comment" not in args[:-1]:
+            continue
+        rules.append(Rule(table, args[args.index("--comment") + 1], tuple(args)))
+    return rules

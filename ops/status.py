@@ -1,0 +1,58 @@
+"""``dovecote status``: every dovecote network and port, and what FAUCET does with each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ops import sources
+from ops.model import only_drivers
+from ops.table import render_status
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    cmd = sub.add_parser("status", help="networks, ports and their FAUCET state")
+    add_source_arguments(cmd)
+    cmd.add_argument("--json", action="store_true", help="machine-readable output")
+    cmd.set_defaults(run=run)
+
+
+def add_source_arguments(cmd: argparse.ArgumentParser) -> None:
+    """Where the state lives; shared by status and graph."""
+    cmd.add_argument("--ovsdb", default=sources.DEFAULT_OVSDB)
+    cmd.add_argument(
+        "--status-file",
+        default=sources.DEFAULT_STATUS_FILE,
+        help="the reconciler's status file (FAUCET states are 'unknown' without it)",
+    )
+    cmd.add_argument(
+        "--faucet-config",
+        help="the operator's faucet.yaml (default: the status file's, else /etc/faucet/faucet.yaml)",
+    )
+    cmd.add_argument(
+        "--driver-name",
+        action="append",
+        help="Docker driver name of dovecote networks (repeatable; default ovs). Networks with a "
+        "dovecote bridge are shown whatever their driver",
+    )
+
+
+def gather(args: argparse.Namespace) -> sources.Gathered:
+    """Read the host; with --driver-name, keep only those drivers' networks."""
+    gathered = sources.gather(args.ovsdb, args.status_file, args.faucet_config, args.driver_name or ["ovs"])
+    if args.driver_name:
+        only_drivers(gathered.view, args.driver_name)
+    return gathered
+
+
+def run(args: argparse.Namespace) -> int:
+    gathered = gather(args)
+    if args.json:
+        document = gathered.view.to_json()
+        document["errors"] = gathered.errors
+        json.dump(document, sys.stdout, indent=1, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_status(gathered.view, gathered.errors))
+    return 1 if gathered.errors and not gathered.view.networks else 0
