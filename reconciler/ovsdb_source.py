@@ -36,12 +36,18 @@ def _first(value: object) -> int:
 
 
 class OvsdbSource:
-    """Keeps the latest OvsSnapshot; calls ``on_change`` whenever OVSDB changed."""
+    """Mirrors OVSDB; calls ``on_change`` whenever it changed and builds snapshots on demand.
+
+    Snapshots are built when a pass asks, not on every change: a busy host changes OVSDB far more
+    often than the reconciler runs, and a snapshot walks every port. A lock keeps the IDL (which is
+    not thread-safe) from being read while its thread applies updates.
+    """
 
     def __init__(self, url: str, on_change: Callable[[str], None]) -> None:
         self.url = url
         self.on_change = on_change
-        self._snapshot: OvsSnapshot | None = None
+        self._idl: ovs.db.idl.Idl | None = None
+        self._lock = threading.Lock()
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ovsdb-source", daemon=True)
@@ -55,8 +61,9 @@ class OvsdbSource:
     def snapshot(self, timeout: float = 30.0) -> OvsSnapshot:
         if not self._ready.wait(timeout):
             raise TimeoutError(f"no OVSDB snapshot from {self.url} yet")
-        assert self._snapshot is not None
-        return self._snapshot
+        with self._lock:
+            assert self._idl is not None
+            return build_snapshot(self._idl.tables)
 
     def _run(self) -> None:
         backoff = 1.0
@@ -77,10 +84,11 @@ class OvsdbSource:
         seen = -1
         try:
             while not self._stop.is_set():
-                idl.run()
+                with self._lock:
+                    idl.run()
+                    self._idl = idl
                 if idl.change_seqno != seen and idl.has_ever_connected():
                     seen = idl.change_seqno
-                    self._snapshot = build_snapshot(idl.tables)
                     self._ready.set()
                     self.on_change("ovsdb")
                 poller = ovs.poller.Poller()
