@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import logging
+import os
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
 from dovecote import contract
 from driver import links, nat
-from driver.errors import BackendError, Conflict, InvalidOption, InvalidRequest, NotFound
+from driver.errors import Conflict, InvalidOption, InvalidRequest, NotFound
 from driver.options import NetworkOptions, parse_options
 from driver.ovs import Ovs
 
@@ -25,6 +28,16 @@ log = logging.getLogger(__name__)
 
 GENERIC = "com.docker.network.generic"
 INTERNAL = "com.docker.network.internal"
+PORTMAP_OPTION = "com.docker.network.portmap"
+WATCH_INTERVAL = 2.0
+"""Seconds between checks that bridges still hold their address and link state (OVS restarts)."""
+RULE_CHECK_EVERY = 10
+"""Every this many watch rounds, also check that every iptables rule is still installed."""
+ORPHAN_GRACE = float(os.environ.get("DOVECOTE_ORPHAN_GRACE", "60"))
+"""Seconds a port must look abandoned (container end back in the host and down) before it is removed.
+
+Between CreateEndpoint and the OCI hook moving it, the container end is legitimately in the host and
+down; no docker run takes a minute there, while an endpoint Docker dropped stays so for ever."""
 
 
 def _require(request: Mapping[str, Any], *keys: str) -> None:
@@ -59,6 +72,11 @@ class Driver:
         self.ovs = ovs
         self._create_lock = threading.Lock()  # dpid uniqueness spans networks
         self._network_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._port_lock = threading.Lock()  # host-port uniqueness spans networks
+        self._orphans: dict[str, float] = {}  # link name -> when it first looked abandoned
+        self._suspect: set[str] = set()  # bridges that looked broken in the previous watch round
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
 
     # -- lookups ---------------------------------------------------------------------------------
     def _network(self, network_id: str) -> tuple[contract.BridgeRecord, str]:
@@ -109,7 +127,7 @@ class Driver:
             internal=internal,
             options=options.to_record(),
         )
-        with self._create_lock, contextlib.ExitStack() as undo:
+        with self._create_lock, self._network_locks[network_id], contextlib.ExitStack() as undo:
             self._check_dpid_free(network_id, options.dpid)
             for port in options.add_ports + options.add_copro_ports:
                 if not links.link_exists(port.name):
@@ -202,13 +220,19 @@ class Driver:
                 ids = contract.encode_host_port(network_id, role, port.acl, port.vlan)
                 got = self.ovs.add_port(bridge, port.name, ids, port.ofport)
                 if port.ofport is not None and got != port.ofport:
-                    raise Conflict(f"interface {port.name!r}: ofport {port.ofport} was requested but OVS gave {got}")
+                    holder = [i["name"] for i in self.ovs.interfaces(bridge) if i.get("ofport") == port.ofport]
+                    raise Conflict(
+                        f"interface {port.name!r}: ofport {port.ofport} is taken by "
+                        + (repr(holder[0]) if holder else "another port")
+                        + f" on bridge {bridge} (OVS gave {got}); choose another ofport"
+                    )
 
     def _ensure_l3(self, record: contract.BridgeRecord, mtu: int | None) -> None:
         """What OVSDB cannot hold: the LOCAL port's addresses, link state and NAT/forwarding rules."""
         links.configure_bridge_port(record.bridge, record.gateways, mtu)
         if record.mode in ("nat", "routed") and not record.internal:
             nat.enable_forwarding()
+            links.allow_local_routing(record.bridge)
             nat.ensure(nat.bridge_rules(record.bridge, record.mode, record.subnets))
 
     def delete_network(self, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -289,6 +313,10 @@ class Driver:
         network_id, endpoint_id = request["NetworkID"], request["EndpointID"]
         host = contract.host_veth_name(endpoint_id)
         with self._network_locks[network_id]:
+            row = self.ovs.find_interface(host)
+            endpoint = contract.decode_endpoint(host, row["external_ids"]) if row else None
+            if endpoint and endpoint.portmap:  # Revoke never came (or failed): the rules go anyway
+                nat.remove_tagged(nat.endpoint_tag(contract.bridge_name(network_id), endpoint_id))
             self.ovs.del_port(host)
             links.delete_link(host)
         log.info("port removed net=%s ep=%s port=%s", short(network_id), short(endpoint_id), host)
@@ -299,27 +327,196 @@ class Driver:
         return {"Value": {}}
 
     def program_external_connectivity(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """Publish ``-p`` ports on the host's own addresses (Docker does not for remote drivers)."""
         _require(request, "NetworkID", "EndpointID")
+        network_id, endpoint_id = request["NetworkID"], request["EndpointID"]
+        record, _ = self._network(network_id)
+        portmap = nat.parse_portmap((request.get("Options") or {}).get(PORTMAP_OPTION))
+        if not portmap or record.internal or record.mode not in ("nat", "routed"):
+            return {}  # teardown may hand an internal endpoint the gateway role (reference §3.5)
+        host = contract.host_veth_name(endpoint_id)
+        with self._port_lock, self._network_locks[network_id], contextlib.ExitStack() as undo:
+            row = self.ovs.find_interface(host)
+            endpoint = contract.decode_endpoint(host, row["external_ids"]) if row else None
+            if row is None or endpoint is None:
+                raise NotFound(f"endpoint {short(endpoint_id)} has no port on bridge {record.bridge}")
+            ipv4 = [a for a in endpoint.addresses if ipaddress.ip_interface(a).version == 4]
+            if not ipv4:
+                raise InvalidRequest(f"endpoint {short(endpoint_id)} has no IPv4 address to publish ports to")
+            self._check_host_ports_free(endpoint_id, portmap)
+            ids = dict(row["external_ids"])
+            undo.callback(self.ovs.set_interface_ids, host, ids)
+            self.ovs.set_interface_ids(host, {**ids, contract.PORTMAP: json.dumps([list(p) for p in portmap])})
+            rules = nat.publish_rules(record.bridge, endpoint_id, str(ipaddress.ip_interface(ipv4[0]).ip), portmap)
+            undo.callback(nat.remove_tagged, nat.endpoint_tag(record.bridge, endpoint_id))
+            nat.ensure(rules)
+            undo.pop_all()
+        log.info("ports published ep=%s %s", short(endpoint_id), portmap)
         return {}
 
+    def _check_host_ports_free(self, endpoint_id: str, portmap: list[nat.PortMapping]) -> None:
+        """A host port already published by another endpoint would silently never reach this one."""
+        wanted = {(proto, host_port): host_ip for proto, host_ip, host_port, _ in portmap}
+        for record, _ in self.dovecote_bridges():
+            for row in self.ovs.interfaces(record.bridge):
+                other = contract.decode_endpoint(row["name"], row["external_ids"])
+                if other is None or other.endpoint_id == endpoint_id:
+                    continue
+                for proto, host_ip, host_port, _ in other.portmap:
+                    mine = wanted.get((proto, host_port))
+                    if mine is not None and (not mine or not host_ip or mine == host_ip):
+                        raise Conflict(
+                            f"host port {host_port}/{proto} is already published by endpoint "
+                            f"{short(other.endpoint_id)} on network {short(record.network_id)}"
+                        )
+
     def revoke_external_connectivity(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """Unpublish; also called for endpoints that were never programmed, so absent is fine."""
         _require(request, "NetworkID", "EndpointID")
+        network_id, endpoint_id = request["NetworkID"], request["EndpointID"]
+        host = contract.host_veth_name(endpoint_id)
+        with self._network_locks[network_id]:
+            row = self.ovs.find_interface(host)
+            endpoint = contract.decode_endpoint(host, row["external_ids"]) if row else None
+            if row is None or endpoint is None or not endpoint.portmap:
+                return {}
+            nat.remove_tagged(nat.endpoint_tag(contract.bridge_name(network_id), endpoint_id))
+            self.ovs.set_interface_ids(host, {**row["external_ids"], contract.PORTMAP: "[]"})
+        log.info("ports unpublished ep=%s", short(endpoint_id))
         return {}
 
     def discover(self, _request: Mapping[str, Any]) -> dict[str, Any]:
         return {}
 
     # -- recovery --------------------------------------------------------------------------------
-    def restore(self) -> None:
-        """Re-apply what OVSDB cannot hold (after a reboot or an OVS restart): addresses, rules."""
+    def restore(self, watch: bool = True) -> None:
+        """Re-apply what OVSDB cannot hold (after a reboot or an OVS restart) and collect orphans.
+
+        With ``watch`` a daemon thread keeps doing so: an OVS restart recreates each LOCAL port down
+        and without its address, and nobody tells the driver.
+        """
+        self._restore_pass(check_rules=True, debounce=False)
+        if watch and self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="dovecote-restore", daemon=True)
+            self._watcher.start()
+
+    def stop_watching(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        rounds = 0
+        while not self._stop.wait(WATCH_INTERVAL):
+            rounds += 1
+            try:
+                self._restore_pass(check_rules=rounds % RULE_CHECK_EVERY == 0 or bool(self._suspect), debounce=True)
+            except Exception:  # noqa: BLE001 - OVSDB may be restarting; the next round retries
+                log.warning("restore pass failed; retrying in %.0f s", WATCH_INTERVAL, exc_info=True)
+
+    def _restore_pass(self, check_rules: bool, debounce: bool) -> None:
+        """One repair round. With ``debounce`` a bridge is repaired only when it looked broken in the
+        previous round too: another process's create or delete (tests run several drivers on one
+        host) must not be mistaken for damage and repaired under its feet."""
+        suspect: set[str] = set()
         for record, _ in self.dovecote_bridges():
             try:
-                mtu = record.options.get("mtu")
-                if not links.bridge_port_ready(record.bridge, record.gateways):
-                    log.info("bridge %s lost its address or link state: restoring", record.bridge)
-                self._ensure_l3(record, mtu if isinstance(mtu, int) else None)
-            except BackendError as exc:
+                with self._network_locks[record.network_id]:
+                    if not self.ovs.bridge_exists(record.bridge):
+                        continue  # deleted while this pass waited for the lock
+                    broken = self._bridge_broken(record, check_rules)
+                    if broken and debounce and record.bridge not in self._suspect:
+                        suspect.add(record.bridge)
+                    elif broken:
+                        self._restore_bridge(record)
+                        if not self.ovs.bridge_exists(record.bridge):
+                            nat.remove_all(record.bridge)  # deleted by another process meanwhile
+                    self._collect_orphans(record)
+            except Exception as exc:  # noqa: BLE001 - one bridge's trouble must not stop the others'
                 log.warning("cannot restore bridge %s: %s", record.bridge, exc)
+        self._suspect = suspect
+        self._collect_unattached_veths()
+
+    def _published(self, record: contract.BridgeRecord) -> list[nat.Rule]:
+        """The DNAT/forward rules of every endpoint with published ports, from OVSDB."""
+        rules: list[nat.Rule] = []
+        for row in self.ovs.interfaces(record.bridge):
+            endpoint = contract.decode_endpoint(row["name"], row["external_ids"])
+            if endpoint is None or not endpoint.portmap:
+                continue
+            ipv4 = [a for a in endpoint.addresses if ipaddress.ip_interface(a).version == 4]
+            if ipv4:
+                ip = str(ipaddress.ip_interface(ipv4[0]).ip)
+                rules += nat.publish_rules(record.bridge, endpoint.endpoint_id, ip, list(endpoint.portmap))
+        return rules
+
+    def _wanted_rules(self, record: contract.BridgeRecord) -> list[nat.Rule]:
+        rules = self._published(record)
+        if record.mode in ("nat", "routed") and not record.internal:
+            rules += nat.bridge_rules(record.bridge, record.mode, record.subnets)
+        return rules
+
+    def _bridge_broken(self, record: contract.BridgeRecord, check_rules: bool) -> bool:
+        if not links.bridge_port_ready(record.bridge, record.gateways):
+            return True
+        return check_rules and bool(nat.missing(self._wanted_rules(record)))
+
+    def _restore_bridge(self, record: contract.BridgeRecord) -> None:
+        log.info("bridge %s lost its address, link state or rules: restoring", record.bridge)
+        mtu = record.options.get("mtu")
+        self._ensure_l3(record, mtu if isinstance(mtu, int) else None)
+        if nat.ensure(self._published(record)):
+            log.info("restored published ports on bridge %s", record.bridge)
+
+    def _collect_orphans(self, record: contract.BridgeRecord) -> None:
+        """Remove ports of endpoints Docker dropped without telling the driver (reference §7.5).
+
+        A port whose host veth is gone lost its container (its namespace died): remove the row now.
+        A port whose container end sits in the host, down, for ORPHAN_GRACE was left (Leave without
+        DeleteEndpoint, or dockerd dropping it while the driver was down): remove the pair.
+        The driver cannot ask Docker (that can deadlock dockerd), so it judges by the links.
+        """
+        now = time.monotonic()
+        rows = self.ovs.interfaces(record.bridge)
+        states = links.link_states()  # after the rows: a port added meanwhile has its veth already
+        for row in rows:
+            endpoint = contract.decode_endpoint(row["name"], row["external_ids"])
+            if endpoint is None:
+                continue
+            # Another driver process (tests run several) may be removing the endpoint right now.
+            if endpoint.host_veth not in states and self.ovs.find_interface(endpoint.host_veth) is not None:
+                log.info("removing port %s: its veth is gone (container namespace destroyed)", endpoint.host_veth)
+                self._drop_endpoint(record.bridge, endpoint)
+                continue
+            if endpoint.container_veth and states.get(endpoint.container_veth) is False:
+                first = self._orphans.setdefault(endpoint.host_veth, now)
+                if now - first >= ORPHAN_GRACE:
+                    log.info("removing port %s: its container end has been back in the host since %.0f s",
+                             endpoint.host_veth, now - first)  # fmt: skip
+                    self._drop_endpoint(record.bridge, endpoint)
+            else:
+                self._orphans.pop(endpoint.host_veth, None)
+
+    def _drop_endpoint(self, bridge: str, endpoint: contract.EndpointRecord) -> None:
+        if endpoint.portmap:
+            nat.remove_tagged(nat.endpoint_tag(bridge, endpoint.endpoint_id))
+        self.ovs.del_port(endpoint.host_veth)
+        links.delete_link(endpoint.host_veth)
+        self._orphans.pop(endpoint.host_veth, None)
+
+    def _collect_unattached_veths(self) -> None:
+        """A host veth in no OVS bridge for ORPHAN_GRACE is left from a create killed mid-way."""
+        now = time.monotonic()
+        attached = {row["name"] for record, _ in self.dovecote_bridges() for row in self.ovs.interfaces(record.bridge)}
+        for name in links.link_states():
+            if not name.startswith(contract.host_veth_name("")):
+                continue
+            if not contract.is_dovecote_device(name) or name in attached:
+                self._orphans.pop("unattached:" + name, None)
+                continue
+            first = self._orphans.setdefault("unattached:" + name, now)
+            if now - first >= ORPHAN_GRACE:
+                log.info("removing veth %s: in no OVS bridge for %.0f s", name, now - first)
+                links.delete_link(name)
+                self._orphans.pop("unattached:" + name, None)
 
 
 ROUTES = {

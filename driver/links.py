@@ -147,3 +147,26 @@ def links_with_prefix(prefixes: tuple[str, ...]) -> list[str]:
     with IPRoute() as ipr:
         names = [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
     return [n for n in names if n and n.startswith(prefixes)]
+
+
+def allow_local_routing(bridge: str) -> None:
+    """``route_localnet`` on the bridge port, so 127.0.0.1 DNATed to a container may leave through it."""
+    try:
+        _sysctl(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet", "1")
+    except OSError as exc:
+        raise BackendError(f"setting route_localnet on {bridge} failed: {exc}") from exc
+
+
+def link_is_up(name: str) -> bool | None:
+    """None when the link is not in the host namespace, else whether it is administratively up."""
+    with IPRoute() as ipr:
+        indexes = ipr.link_lookup(ifname=name)
+        if not indexes:
+            return None
+        return bool(ipr.get_links(indexes[0])[0]["flags"] & 1)
+
+
+def link_states() -> dict[str, bool]:
+    """Every host link's name and whether it is up: one netlink dump for a whole GC pass."""
+    with IPRoute() as ipr:
+        return {link.get_attr("IFLA_IFNAME"): bool(link["flags"] & 1) for link in ipr.get_links()}

@@ -11,7 +11,7 @@ import logging
 import shlex
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from driver.errors import BackendError
 
@@ -31,8 +31,65 @@ def _run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([_iptables(), "-w", "5", *args], capture_output=True, text=True, check=False)
 
 
+PROTOCOLS = {6: "tcp", 17: "udp", 132: "sctp"}
+PortMapping = tuple[str, str, int, int]  # proto, host IP ("" = every host address), host port, container port
+
+
 def tag(bridge: str) -> str:
     return f"dovecote:{bridge}"
+
+
+def endpoint_tag(bridge: str, endpoint_id: str) -> str:
+    """Rules of one endpoint (published ports): still under the bridge's tag, so remove_all finds them."""
+    return f"{tag(bridge)}:{endpoint_id[:12]}"
+
+
+def parse_portmap(entries: object) -> list[PortMapping]:
+    """Docker's ``com.docker.network.portmap`` list as ``(proto, host_ip, host_port, container_port)``.
+
+    ``HostPort`` 0 (``-P``) is skipped: the driver could pick a port but cannot tell Docker which.
+    IPv6 host addresses are skipped too (the rules are IPv4 iptables).
+    """
+    found: list[PortMapping] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        proto = PROTOCOLS.get(int(entry.get("Proto") or 0))
+        host_port, port = int(entry.get("HostPort") or 0), int(entry.get("Port") or 0)
+        host_ip = str(entry.get("HostIP") or "")
+        if not proto or not host_port or not port or ":" in host_ip:
+            log.info("not publishing %s: only fixed host ports on IPv4 are supported", entry)
+            continue
+        if host_ip in ("0.0.0.0",):
+            host_ip = ""
+        found.append((proto, host_ip, host_port, port))
+    return found
+
+
+def publish_rules(bridge: str, endpoint_id: str, container_ip: str, portmap: Sequence[PortMapping]) -> list[Rule]:
+    """DNAT from the host's own addresses to the container, for traffic arriving and host-local.
+
+    PREROUTING serves other hosts (and namespaces) reaching a host address; OUTPUT serves the host
+    itself, 127.0.0.1 included (which also needs route_localnet on the bridge and the bridge's
+    127.0.0.0/8 masquerade rule). FORWARD lets the translated packets in: nat mode otherwise only
+    admits replies towards the bridge.
+    """
+    comment = ("-m", "comment", "--comment", endpoint_tag(bridge, endpoint_id))
+    rules: list[Rule] = []
+    for proto, host_ip, host_port, port in portmap:
+        where = ("-d", host_ip) if host_ip else ("-m", "addrtype", "--dst-type", "LOCAL")
+        dnat = ("-p", proto, *where, "--dport", str(host_port), *comment)
+        target = ("-j", "DNAT", "--to-destination", f"{container_ip}:{port}")
+        rules.append(("nat", "PREROUTING", (*dnat, *target)))
+        rules.append(("nat", "OUTPUT", (*dnat, *target)))
+        rules.append(
+            (
+                "filter",
+                "FORWARD",
+                ("-o", bridge, "-p", proto, "-d", container_ip, "--dport", str(port), *comment, "-j", "ACCEPT"),
+            )
+        )
+    return rules
 
 
 def bridge_rules(bridge: str, mode: str, subnets: Sequence[str]) -> list[Rule]:
@@ -51,6 +108,8 @@ def bridge_rules(bridge: str, mode: str, subnets: Sequence[str]) -> list[Rule]:
             rules.append(("nat", "POSTROUTING", ("-s", subnet, "!", "-o", bridge, *comment, "-j", "MASQUERADE")))
     else:
         rules.append(("filter", "FORWARD", ("-o", bridge, *comment, "-j", "ACCEPT")))
+    # Published ports reached at 127.0.0.1: the source must not stay a loopback address on the wire.
+    rules.append(("nat", "POSTROUTING", ("-s", "127.0.0.0/8", "-o", bridge, *comment, "-j", "MASQUERADE")))
     return rules
 
 
@@ -92,11 +151,25 @@ def tagged_rules(table: str) -> list[tuple[str, list[str]]]:
 
 
 def remove_all(bridge: str) -> None:
-    """Delete every rule tagged for a bridge, whatever its shape (rules of older versions included)."""
+    """Delete every rule tagged for a bridge or its endpoints, whatever its shape (older versions' too)."""
+    _remove_where(lambda comment: comment == tag(bridge) or comment.startswith(tag(bridge) + ":"))
+
+
+def remove_tagged(comment_wanted: str) -> None:
+    """Delete every rule carrying exactly this comment (one endpoint's published ports)."""
+    _remove_where(lambda comment: comment == comment_wanted)
+
+
+def _remove_where(match: Callable[[str], bool]) -> None:
     for table in ("filter", "nat"):
         for comment, args in tagged_rules(table):
-            if comment == tag(bridge):
+            if match(comment):
                 _run(["-t", table, "-D", *args[1:]])
+
+
+def missing(rules: Sequence[Rule]) -> list[Rule]:
+    """The rules that are not installed (after a reboot or a flush)."""
+    return [(t, c, s) for t, c, s in rules if _run(["-t", t, "-C", c, *s]).returncode != 0]
 
 
 def enable_forwarding() -> None:

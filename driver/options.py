@@ -17,7 +17,8 @@ PREFIX = "ovs.bridge."
 MODES = ("flat", "nat", "routed")
 DOCKER_MTU = "com.docker.network.driver.mtu"
 MAX_DPID = 2**64 - 1
-MAX_OFPORT = 0xF0000000
+MAX_OFPORT = 0xFEFF
+"""OVS takes ofport_request 1-65279; above are OpenFlow's reserved numbers (LOCAL is 65534 in OVS)."""
 MAX_PREALLOCATE = 4096
 
 _TRUE = ("true", "1", "yes", "on")
@@ -141,6 +142,8 @@ def _check_controller(key: str, target: str) -> None:
 def _mac(key: str, value: str) -> str:
     if not _MAC.match(value.strip()):
         raise InvalidOption(key, value, "not a MAC address (use 0e:00:00:00:00:01)")
+    if int(value.strip()[:2], 16) & 1:
+        raise InvalidOption(key, value, "a multicast MAC cannot be a port's address (use 0e:00:00:00:00:01)")
     return value.strip().lower()
 
 

@@ -55,7 +55,12 @@ class Ovs:
 
     def interfaces(self, bridge: str) -> list[dict[str, Any]]:
         """The interfaces of a bridge: name, ofport, ofport_request, external_ids, type."""
-        ports = self._api.list_ports(bridge).execute(check_error=True) or []
+        try:
+            ports = self._api.list_ports(bridge).execute(check_error=True) or []
+        except Exception as exc:  # noqa: BLE001 - a bridge deleted meanwhile has no interfaces
+            if not self.bridge_exists(bridge):
+                return []
+            raise BackendError(f"ovsdb: listing ports of {bridge} failed: {exc}") from exc
         if not ports:
             return []
         rows = self._api.db_list(
@@ -111,6 +116,13 @@ class Ovs:
     def set_bridge_ids(self, bridge: str, external_ids: Mapping[str, str]) -> None:
         """Replace a bridge's external_ids (the driver's record of the network)."""
         self._run([self._api.db_set("Bridge", bridge, ("external_ids", dict(external_ids)))], "updating bridge")
+
+    def set_interface_ids(self, name: str, external_ids: Mapping[str, str]) -> None:
+        """Replace an interface's external_ids (the driver's record of the endpoint)."""
+        self._run([self._api.db_set("Interface", name, ("external_ids", dict(external_ids)))], f"updating {name}")
+
+    def bridge_exists(self, name: str) -> bool:
+        return bool(self._api.br_exists(name).execute(check_error=True))
 
     def del_bridge(self, name: str) -> None:
         """Remove a bridge and its ports; absent is fine."""
