@@ -208,8 +208,11 @@ def test_mac_prefix_on_the_containers_second_interface(stack: Stack, make: Facto
     assert device != "eth0"  # the network is the container's second interface
     mac = c.exec("cat", f"/sys/class/net/{device}/address").stdout.strip()
     assert mac.startswith("0e:99:")
-    status = json.loads((stack.workdir / "status.json").read_text())
-    assert status["macs"][f"{net.dp}/{port}"] == mac
+    wait_until(
+        lambda: json.loads((stack.workdir / "status.json").read_text()).get("macs", {}).get(f"{net.dp}/{port}") == mac,
+        30,
+        "the status file to report the new MAC",
+    )
     other_mac = c.exec("cat", "/sys/class/net/eth0/address").stdout.strip()
     assert not other_mac.startswith("0e:99:")  # the label named only the second network
     wait_until(lambda: c.pings(net.gateway), 30, "the re-addressed interface to work")
