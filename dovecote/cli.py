@@ -64,10 +64,12 @@ def _stop_on_signals(stop: Any) -> None:
 
 
 def run_driver(args: argparse.Namespace) -> int:
+    from driver import links
     from driver.handlers import Driver
     from driver.ovs import Ovs
     from driver.server import PluginServer
 
+    links.set_sysctl_dir(args.sysctl_dir)
     driver = Driver(Ovs(args.ovsdb))
     driver.restore()
     server = PluginServer(args.socket, driver)
@@ -154,6 +156,9 @@ def parser() -> argparse.ArgumentParser:
     drv = sub.add_parser("driver", help="serve the Docker network driver 'ovs'")
     drv.add_argument("--socket", default="/run/docker/plugins/ovs.sock")
     drv.add_argument("--ovsdb", default=DEFAULT_OVSDB)
+    drv.add_argument(
+        "--sysctl-dir", default="/proc/sys", help="the host's /proc/sys (a writable bind mount inside a container)"
+    )
     drv.set_defaults(run=run_driver)
 
     rec = sub.add_parser("reconciler", help="keep FAUCET's config in step with containers")

@@ -51,8 +51,26 @@ def disable_tx_checksum(name: str) -> None:
         fcntl.ioctl(sock.fileno(), _SIOCETHTOOL, request)
 
 
-def _sysctl(path: str, value: str) -> None:
-    with open(path, "w", encoding="ascii") as handle:
+_sysctl_dir = "/proc/sys"
+
+
+def set_sysctl_dir(path: str) -> None:
+    """Where the host's sysctls are: ``/proc/sys``, or a bind mount of it inside a container.
+
+    Docker mounts /proc/sys read-only in unprivileged containers; the compose driver service gets
+    the host's /proc/sys/net elsewhere instead of needing privilege.
+    """
+    global _sysctl_dir
+    _sysctl_dir = path.rstrip("/")
+
+
+def sysctl_path(name: str) -> str:
+    """The file of a sysctl given as a path below /proc/sys, e.g. ``net/ipv4/ip_forward``."""
+    return f"{_sysctl_dir}/{name}"
+
+
+def write_sysctl(name: str, value: str) -> None:
+    with open(sysctl_path(name), "w", encoding="ascii") as handle:
         handle.write(value)
 
 
@@ -61,10 +79,9 @@ def silence_host_side(name: str) -> None:
 
     On userspace bridges the host end stays a live kernel interface (faucet.md §8.1).
     """
-    _sysctl(f"/proc/sys/net/ipv4/conf/{name}/arp_ignore", "8")
-    ipv6 = f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6"
-    if os.path.exists(ipv6):
-        _sysctl(ipv6, "1")
+    write_sysctl(f"net/ipv4/conf/{name}/arp_ignore", "8")
+    if os.path.exists(sysctl_path(f"net/ipv6/conf/{name}/disable_ipv6")):
+        write_sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "1")
 
 
 def link_exists(name: str) -> bool:
@@ -152,7 +169,7 @@ def links_with_prefix(prefixes: tuple[str, ...]) -> list[str]:
 def allow_local_routing(bridge: str) -> None:
     """``route_localnet`` on the bridge port, so 127.0.0.1 DNATed to a container may leave through it."""
     try:
-        _sysctl(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet", "1")
+        write_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
     except OSError as exc:
         raise BackendError(f"setting route_localnet on {bridge} failed: {exc}") from exc
 

@@ -174,8 +174,9 @@ def missing(rules: Sequence[Rule]) -> list[Rule]:
 
 def enable_forwarding() -> None:
     """The host must route between the bridge and its uplinks (Docker usually did this already)."""
+    from driver.links import write_sysctl
+
     try:
-        with open("/proc/sys/net/ipv4/ip_forward", "w", encoding="ascii") as handle:
-            handle.write("1")
+        write_sysctl("net/ipv4/ip_forward", "1")
     except OSError as exc:
         raise BackendError(f"enabling ip_forward failed: {exc}") from exc
