@@ -48,7 +48,8 @@ def setup_logging(level: str, fmt: str) -> None:
             "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": fmt}},
             "root": {"level": level.upper(), "handlers": ["stderr"]},
             "loggers": {
-                name: {"level": "WARNING"} for name in ("ovsdbapp", "urllib3", "pyroute2", "asyncio", "docker")
+                name: {"level": "WARNING"}
+                for name in ("ovsdbapp", "urllib3", "pyroute2", "asyncio", "docker", "watchdog")
             },
         }
     )

@@ -299,7 +299,13 @@ def _pool(work: _Network) -> None:
     wanted = int(work.option("preallocate_ports") or 0)
     if not wanted:
         return
-    used = {p.ofport for p in work.bridge.ports if p.ofport > 0}
+    # A container port Docker does not report yet keeps its pool entry: dropping it and adding it
+    # back a moment later would cost two reloads on the path the pool exists to keep clear.
+    used = set(work.interfaces) | {
+        p.ofport
+        for p in work.bridge.ports
+        if p.ofport > 0 and p.external_ids.get(contract.ROLE) != contract.ROLE_CONTAINER
+    }
     try:
         acls = acl_list(str(work.option("default_acl") or ""), work.name, work.operator.acl_names)
     except BadValue as exc:

@@ -82,6 +82,7 @@ class Reconciler:
         self.reload_timeout = reload_timeout
         self.retry_seconds = retry_seconds
         self.status = Status()
+        self._written_dps: Mapping[str, Any] | None = None  # what the last write held, for its log line
         self._dirty = threading.Event()
         self._stop = threading.Event()
 
@@ -175,7 +176,9 @@ class Reconciler:
                 log.info("added include of %s to %s", GENERATED_NAME, self.config_path)
             self.metrics.writes.inc()
             self.status.written_hash = candidate_hash
-            log.info("config written: %s", describe_changes(_old_dps(current), desired.dps))
+            before = self._written_dps if self._written_dps is not None else _old_dps(current)
+            log.info("config written: %s", describe_changes(before, desired.dps))
+            self._written_dps = desired.dps
         self.metrics.pass_seconds.observe(time.monotonic() - started)
         return self._reload(candidate_hash, expect_empty=not desired.dps)
 

@@ -57,7 +57,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     report = yield
     if report.failed and _STACK is not None:
         for name in ("driver.log", "reconciler.log", "faucet.log"):
-            path = _STACK.workdir / name
+            path = _STACK.logdir / name
             if path.exists():
                 lines = path.read_text(errors="replace").splitlines()[-40:]
                 report.sections.append((f"{name} (last 40 lines)", "\n".join(lines)))

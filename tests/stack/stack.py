@@ -117,6 +117,13 @@ class Stack:
     reconciler: Proc | None = None
 
     @property
+    def logdir(self) -> Path:
+        """Logs live apart from the config directory, which the reconciler watches."""
+        path = self.workdir / "logs"
+        path.mkdir(exist_ok=True)
+        return path
+
+    @property
     def config(self) -> Path:
         return self.workdir / "faucet.yaml"
 
@@ -138,8 +145,8 @@ class Stack:
         env = dict(os.environ)
         env.update(
             FAUCET_CONFIG=str(self.config),
-            FAUCET_LOG=str(self.workdir / "faucet.log"),
-            FAUCET_EXCEPTION_LOG=str(self.workdir / "faucet_exception.log"),
+            FAUCET_LOG=str(self.logdir / "faucet.log"),
+            FAUCET_EXCEPTION_LOG=str(self.logdir / "faucet_exception.log"),
             FAUCET_PROMETHEUS_PORT=str(self.faucet_prom_port),
             FAUCET_PROMETHEUS_ADDR="127.0.0.1",
             PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
@@ -150,15 +157,15 @@ class Stack:
                 f"--ryu-ofp-tcp-listen-port={self.of_port}",
                 "--ryu-ofp-listen-host=127.0.0.1",
             ],
-            self.workdir / "faucet.stdout",
+            self.logdir / "faucet.stdout",
             env,
         )
         self.faucet.start()
         (self.workdir / "faucet.pid").write_text(str(self.faucet.pid))
         wait_until(lambda: self.faucet_metrics() is not None, 60, "FAUCET's metrics endpoint")
-        self.driver = Proc(self.driver_argv(), self.workdir / "driver.log")
+        self.driver = Proc(self.driver_argv(), self.logdir / "driver.log")
         self.start_driver()
-        self.reconciler = Proc(self.reconciler_argv(), self.workdir / "reconciler.log")
+        self.reconciler = Proc(self.reconciler_argv(), self.logdir / "reconciler.log")
         self.reconciler.start()
         wait_until(lambda: self.dovecote_metrics() is not None, 60, "the reconciler's metrics endpoint")
 

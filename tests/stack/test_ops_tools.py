@@ -317,8 +317,8 @@ def test_each_event_logs_one_line(stack: Stack, make: Factory) -> None:
     bad = make.container(net.name, "--label", "dovesnap.faucet.portacl=nosuchacl")
     stack.wait_port_loaded(net.dp, ofport(endpoint_port(good, net.name)))
     wait_until(lambda: f"container {bad.name}" in (stack.workdir / "status.json").read_text(), 30, "the problem")
-    driver_log = (stack.workdir / "driver.log").read_text()
-    reconciler_log = (stack.workdir / "reconciler.log").read_text()
+    driver_log = (stack.logdir / "driver.log").read_text()
+    reconciler_log = (stack.logdir / "reconciler.log").read_text()
     assert driver_log.count(f"network created net={net.id[:12]}") == 1
     for container in (good, bad):
         endpoint = endpoint_port(container, net.name)[3:]
