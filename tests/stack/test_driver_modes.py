@@ -9,9 +9,9 @@ import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
+import docker
 import pytest
 
-import docker
 from tests.stack.stack import (
     IMAGE,
     Container,
