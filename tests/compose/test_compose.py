@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from tests.stack.stack import ROOT, Container, Factory, _fetch, _socket_answers, run, wait_until
+from tests.stack.stack import ROOT, Container, Factory, _fetch, _socket_answers, endpoint_port, run, wait_until
 
 LOCAL = 0xFFFFFFFE
 SERVICES = ("ovs", "driver", "faucet", "gauge", "reconciler", "prometheus")
@@ -248,13 +248,6 @@ def check_ports_and_traffic(compose: Compose, net: Any, c1: Container, c2: Conta
     wait_until(lambda: c2.pings(ip1), 30, "c2 to ping c1")
     wait_until(lambda: c1.pings(net.gateway), 30, "c1 to ping the gateway")
     return [port1, port2]
-
-
-def endpoint_port(container: Container, network: str) -> str:
-    endpoint = run(
-        "docker", "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{network}").EndpointID}}}}', container.id
-    ).stdout.strip()
-    return "dch" + endpoint[:12]
 
 
 def prometheus_targets_up(compose: Compose) -> Any:
