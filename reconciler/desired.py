@@ -153,6 +153,7 @@ class _Network:
     problems: list[Problem] = field(default_factory=list)
     mirrored: list[int] = field(default_factory=list)
     macs: list[MacChange] = field(default_factory=list)
+    pending: list[OvsPort] = field(default_factory=list)
 
     @property
     def record(self) -> contract.BridgeRecord:
@@ -192,6 +193,7 @@ def desired_config(ovs: OvsSnapshot, docker: DockerSnapshot, operator: OperatorC
         work = _Network(bridge, network.name, operator, by_endpoint, dp_name(network.name, network.id, operator))
         _ports(work)
         _pool(work)
+        _pending(work)
         _local(work)
         _mirror(work)
         if not work.interfaces:
@@ -235,7 +237,8 @@ def _port_entry(port: OvsPort, work: _Network) -> dict[str, Any] | None:
     if role == contract.ROLE_CONTAINER:
         container = work.by_endpoint.get(port.external_ids.get(contract.IFACE_ID, ""))
         if container is None:
-            return None  # not running (yet): no config, so FAUCET forwards nothing for it
+            work.pending.append(port)  # not running (yet): see _pending
+            return None
         return _container_entry(port, container, work)
     if role == contract.ROLE_COPRO_PORT:
         entry: dict[str, Any] = {
@@ -320,6 +323,24 @@ def _pool(work: _Network) -> None:
             work.interfaces[number] = entry
             wanted -= 1
         number += 1
+
+
+def _pending(work: _Network) -> None:
+    """Ports in OVS whose container Docker does not report running yet: configured with no VLAN.
+
+    No VLAN means FAUCET forwards nothing for them (fail closed), yet FAUCET knows the port, so it
+    tracks its link state. A port FAUCET did not know when it connected to the bridge, and that
+    shows up in the config later, never gets flows (FAUCET records only configured ports' state at
+    connect), so leaving pending ports out entirely would strand a container started just as the
+    bridge connected. A pool entry already covering the number stays as it is.
+    """
+    for port in work.pending:
+        if port.ofport not in work.interfaces:
+            endpoint = port.external_ids.get(contract.IFACE_ID, "")[:12]
+            entry: dict[str, Any] = {"description": f"pending endpoint {endpoint} (no VLAN until its container runs)"}
+            if not _pooled(work):
+                entry["opstatus_reconf"] = False
+            work.interfaces[port.ofport] = entry
 
 
 def _local(work: _Network) -> None:

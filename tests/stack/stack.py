@@ -230,10 +230,18 @@ class Stack:
     def dp_interfaces(self, dp: str) -> dict[int, Any]:
         return dict((self.generated_dps().get(dp) or {}).get("interfaces") or {})
 
+    def configured_ports(self, dp: str) -> set[int]:
+        """Ports with a real entry: not the no-VLAN placeholder of a container that is not running yet."""
+        return {n for n, e in self.dp_interfaces(dp).items() if not str(e.get("description", "")).startswith("pending")}
+
     def wait_port_loaded(self, dp: str, ofport: int, timeout: float = 60) -> dict[str, Any]:
-        """Wait until the port is in the generated config and FAUCET has loaded that config."""
+        """Wait until the port is configured in the generated config and FAUCET has loaded that config."""
         return wait_until(
-            lambda: self.dp_interfaces(dp).get(ofport) if self.generated_is_loaded() else None,
+            lambda: (
+                self.dp_interfaces(dp).get(ofport)
+                if self.generated_is_loaded() and ofport in self.configured_ports(dp)
+                else None
+            ),
             timeout,
             f"ofport {ofport} of dp {dp} in FAUCET's loaded config",
         )

@@ -128,7 +128,7 @@ def test_burst_of_30_containers_has_bounded_reloads(
     ports = {ofport(endpoint_port(c, net.name)) for c in containers}
     assert len(ports) == 30
     wait_until(
-        lambda: stack.generated_is_loaded() and ports <= set(stack.dp_interfaces(net.dp)),
+        lambda: stack.generated_is_loaded() and ports <= stack.configured_ports(net.dp),
         120,
         "all 30 ports in FAUCET's loaded config",
     )
@@ -160,7 +160,7 @@ def test_reconciler_kill9_mid_burst_converges(stack: Stack, make: Factory) -> No
     stack.reconciler.start()
     ports = {ofport(endpoint_port(c, net.name)) for c in containers}
     wait_until(
-        lambda: stack.generated_is_loaded() and ports <= set(stack.dp_interfaces(net.dp)),
+        lambda: stack.generated_is_loaded() and ports <= stack.configured_ports(net.dp),
         120,
         "all ports loaded after the restart",
     )

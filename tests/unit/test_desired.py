@@ -31,10 +31,12 @@ def test_desired_nat_network_has_containers_and_local() -> None:
     assert dp["interfaces"][LOCAL]["opstatus_reconf"] is False
 
 
-def test_desired_leaves_out_ports_of_containers_docker_does_not_report() -> None:
+def test_desired_ports_of_containers_docker_does_not_report_forward_nothing() -> None:
     ovs = OvsSnapshot((bridge(ports=(container_port("e1" * 32, 1), container_port("e2" * 32, 2))),))
     dp = _dp(ovs, docker(container("web1", "e1" * 32)))
-    assert set(dp["interfaces"]) == {1, LOCAL}
+    assert set(dp["interfaces"]) == {1, 2, LOCAL}
+    assert "native_vlan" not in dp["interfaces"][2] and "acls_in" not in dp["interfaces"][2]
+    assert "pending" in dp["interfaces"][2]["description"]
 
 
 def test_desired_flat_network_without_containers_keeps_a_vlanless_local_port() -> None:
