@@ -274,9 +274,10 @@ def _container_entry(port: OvsPort, container: Container, work: _Network) -> dic
         "native_vlan": work.record.vlan,
     }
     _add_acls(entry, spec, work)
-    if not _pooled(work):
-        # Only ever added after OVS has the port, so FAUCET need not wait for port status; this
-        # keeps reconnects of big bridges O(N^2) instead of O(N^3) (faucet.md §4.5-4.6).
+    if _big(work):
+        # On big bridges FAUCET's reconnect handles port status in O(N^3) (faucet.md §4.5): it must
+        # not wait for it. The price: a port FAUCET had not yet seen up when it was configured stays
+        # without flows until the next cold start, so small bridges keep FAUCET's default.
         entry["opstatus_reconf"] = False
     if mirror:
         work.mirrored.append(port.ofport)
@@ -287,6 +288,14 @@ def _add_acls(entry: dict[str, Any], spec: str, work: _Network) -> None:
     acls = acl_list(spec, work.name, work.operator.acl_names)
     if acls:
         entry["acls_in"] = acls
+
+
+BIG_BRIDGE = 100
+"""Container ports above which FAUCET is told not to wait for port status (opstatus_reconf: false)."""
+
+
+def _big(work: _Network) -> bool:
+    return not _pooled(work) and len(work.bridge.ports) > BIG_BRIDGE
 
 
 def _pooled(work: _Network) -> bool:
@@ -337,10 +346,9 @@ def _pending(work: _Network) -> None:
     for port in work.pending:
         if port.ofport not in work.interfaces:
             endpoint = port.external_ids.get(contract.IFACE_ID, "")[:12]
-            entry: dict[str, Any] = {"description": f"pending endpoint {endpoint} (no VLAN until its container runs)"}
-            if not _pooled(work):
-                entry["opstatus_reconf"] = False
-            work.interfaces[port.ofport] = entry
+            work.interfaces[port.ofport] = {
+                "description": f"pending endpoint {endpoint} (no VLAN until its container runs)"
+            }
 
 
 def _local(work: _Network) -> None:

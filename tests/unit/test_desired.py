@@ -225,3 +225,14 @@ def test_desired_mac_prefix_plans_a_change_and_bad_prefix_fails_closed() -> None
     smaller = config.without_port("mynet", 1, Problem("mynet", "container a", "x"))
     assert set(smaller.dps["mynet"]["interfaces"]) == {LOCAL} and not smaller.macs
     assert set(config.dps["mynet"]["interfaces"]) == {1, LOCAL}  # the original is untouched
+
+
+def test_desired_opstatus_reconf_off_only_on_big_bridges() -> None:
+    from reconciler.desired import BIG_BRIDGE
+
+    small = OvsSnapshot((bridge(ports=(container_port("e1" * 32, 1),)),))
+    assert "opstatus_reconf" not in _dp(small, docker(container("a", "e1" * 32)))["interfaces"][1]
+    endpoints = [f"{i:04x}" * 16 for i in range(BIG_BRIDGE + 1)]
+    big = OvsSnapshot((bridge(ports=tuple(container_port(e, i + 1) for i, e in enumerate(endpoints))),))
+    dp = _dp(big, docker(*(container(f"c{i}", e) for i, e in enumerate(endpoints))))
+    assert all(dp["interfaces"][i + 1]["opstatus_reconf"] is False for i in range(len(endpoints)))
