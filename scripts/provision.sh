@@ -40,12 +40,17 @@ if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV"
   /usr/bin/python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import dovecote, faucet, pytest' 2>/dev/null \
+# Checked from / so that the working directory cannot stand in for the install, and against
+# $HERE so that a venv installed from another checkout is reinstalled from this one.
+installed_from() {
+  (cd / && "$VENV/bin/python" -c 'import dovecote, faucet, pytest; print(dovecote.__file__)' 2>/dev/null)
+}
+if [ "$(installed_from)" != "$HERE/dovecote/__init__.py" ] \
    || [ "$HERE/setup.cfg" -nt "$VENV/.dovecote-installed" ]; then
   say "installing dovecote and FAUCET into $VENV"
   "$VENV/bin/pip" install -q --upgrade pip 2>&1 | grep -v 'is ignored' >&2 || true
   "$VENV/bin/pip" install -q -e "$HERE[test]" 2>&1 | grep -v 'is ignored' >&2 || true
-  "$VENV/bin/python" -c 'import dovecote, faucet, pytest'
+  [ "$(installed_from)" = "$HERE/dovecote/__init__.py" ] || { say "install failed"; exit 1; }
   touch "$VENV/.dovecote-installed"
 fi
 
