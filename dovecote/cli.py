@@ -91,6 +91,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
     from reconciler.config_source import watch_config
     from reconciler.docker_source import DockerSource
     from reconciler.faucet import Signaller, read_state, remove_stale_temp_files
+    from reconciler.links import dump_flows, flap_link
     from reconciler.loop import Io, Reconciler
     from reconciler.macs import set_container_mac
     from reconciler.metrics import Metrics
@@ -120,10 +121,18 @@ def run_reconciler(args: argparse.Namespace) -> int:
         faucet_state=faucet_state,
         publish_status=functools.partial(_write_status, args.status_file) if args.status_file else None,
         set_mac=lambda change: set_container_mac(docker_source.pid(change.container_id), change),
+        dump_flows=dump_flows,
+        flap=flap_link,
     )
     reconciler = Reconciler(
-        args.faucet_config, io, metrics, resync_seconds=args.resync, min_reload_interval=args.min_reload_interval
+        args.faucet_config,
+        io,
+        metrics,
+        resync_seconds=args.resync,
+        min_reload_interval=args.min_reload_interval,
+        max_reload_interval=args.max_reload_interval,
     )
+    reconciler.forwarding.recheck = args.forwarding_recheck
     kick_target.append(reconciler)
     host, _, port = args.metrics_addr.rpartition(":")
     start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry)
@@ -184,7 +193,19 @@ def parser() -> argparse.ArgumentParser:
         "--min-reload-interval",
         type=float,
         default=1.0,
-        help="seconds between FAUCET reloads; changes in between are batched into the next one",
+        help="seconds between FAUCET reloads after a quiet spell; changes in between are batched",
+    )
+    rec.add_argument(
+        "--max-reload-interval",
+        type=float,
+        default=9.0,
+        help="longest spacing between reloads: while changes keep coming it grows 3x per reload up to this",
+    )
+    rec.add_argument(
+        "--forwarding-recheck",
+        type=float,
+        default=300.0,
+        help="seconds between checks that FAUCET still forwards each up port (its native-VLAN flow)",
     )
     rec.add_argument("--resync", type=float, default=60.0, help="seconds between full passes without hints")
     rec.set_defaults(run=run_reconciler)

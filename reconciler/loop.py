@@ -16,6 +16,7 @@ from typing import Any
 
 from reconciler.desired import DesiredConfig, MacChange, Problem, desired_config
 from reconciler.faucet import ReloadState, SignalError, sha256_text, wait_for_reload, write_atomic
+from reconciler.forwarding import ForwardingWatch, expected_forwarding, native_vlan_ports
 from reconciler.metrics import Metrics
 from reconciler.render import (
     GENERATED_NAME,
@@ -45,6 +46,45 @@ class Status:
 
 
 @dataclass
+class ReloadPacer:
+    """When the next pass may reload FAUCET: spaced reloads that adapt to bursts.
+
+    Each reload costs FAUCET O(ports^2) whatever it changes (faucet.md §4.5), so many small ones
+    cost the most. After a quiet spell a change is reloaded at once (reloads ``base`` apart at
+    most). A change that had to wait for the spacing starts a burst: the spacing then grows
+    ``factor`` times per reload, up to ``cap``, which bounds how stale FAUCET gets mid-burst, and
+    the burst's last changes are reloaded once nothing new has come for ``quiet`` seconds. A burst
+    of T seconds costs about log_factor(T) reloads instead of T / base.
+    """
+
+    base: float = 1.0
+    cap: float = 9.0
+    factor: float = 3.0
+    quiet: float = 0.5
+    interval: float = field(init=False)
+    last: float = float("-inf")
+    throttled: bool = False
+
+    def __post_init__(self) -> None:
+        self.interval = self.base
+
+    def delay(self, now: float, last_change: float) -> float:
+        """Seconds the pass must still wait (0: now). Call again after waiting: changes move it."""
+        earliest = self.last + self.base
+        if self.interval <= self.base:
+            self.throttled = self.throttled or now < earliest  # this change had to wait: a burst begins
+            return max(0.0, earliest - now)
+        latest = self.last + self.interval
+        self.throttled = latest <= last_change + self.quiet  # still busy when the spacing runs out
+        return max(0.0, max(earliest, min(latest, last_change + self.quiet)) - now)
+
+    def reloaded(self, now: float) -> None:
+        self.interval = min(self.cap, self.interval * self.factor) if self.throttled else self.base
+        self.throttled = False
+        self.last = now
+
+
+@dataclass
 class Io:
     """The reconciler's edges, injected (tests pass fakes for pure-logic checks)."""
 
@@ -57,6 +97,10 @@ class Io:
     publish_status: Callable[[dict[str, Any]], None] | None = None
     set_mac: Callable[[MacChange], bool] | None = None
     """Applies a mac_prefix inside the container; True when it changed something."""
+    dump_flows: Callable[[str], str] | None = None
+    """A bridge's OpenFlow table as text (for the forwarding check; None skips the check)."""
+    flap: Callable[[str], None] | None = None
+    """Sets a link down and up again (see reconciler.forwarding)."""
 
 
 class Reconciler:
@@ -68,6 +112,7 @@ class Reconciler:
         resync_seconds: float = 60.0,
         settle_seconds: float = 0.1,
         min_reload_interval: float = 1.0,
+        max_reload_interval: float = 9.0,
         reload_timeout: float = 60.0,
         retry_seconds: float = 5.0,
     ) -> None:
@@ -77,18 +122,22 @@ class Reconciler:
         self.metrics = metrics or Metrics()
         self.resync_seconds = resync_seconds
         self.settle_seconds = settle_seconds
-        self.min_reload_interval = min_reload_interval
-        self._last_reload = float("-inf")
+        self.pacer = ReloadPacer(min_reload_interval, max(min_reload_interval, max_reload_interval))
         self.reload_timeout = reload_timeout
         self.retry_seconds = retry_seconds
         self.status = Status()
         self._written_dps: Mapping[str, Any] | None = None  # what the last write held, for its log line
+        self._latest: tuple[Mapping[str, Any], OvsSnapshot] | None = None  # the last pass's dps and OVS view
+        self.forwarding = ForwardingWatch()
+        self._recheck: threading.Timer | None = None
         self._dirty = threading.Event()
+        self._last_kick = float("-inf")
         self._stop = threading.Event()
 
     def kick(self, reason: str = "") -> None:
         """Something may have changed: run a pass soon (many kicks, one pass)."""
         log.debug("kick: %s", reason)
+        self._last_kick = time.monotonic()
         self._dirty.set()
 
     def stop(self) -> None:
@@ -102,10 +151,13 @@ class Reconciler:
             self._dirty.wait(self.resync_seconds)
             if self._stop.is_set():
                 return
-            # Let a burst of hints gather into one pass, and space reloads out: each costs FAUCET
-            # O(ports^2) whatever it changes (faucet.md §4.5), so many small ones cost the most.
-            since = time.monotonic() - self._last_reload
-            self._stop.wait(max(self.settle_seconds, self.min_reload_interval - since))
+            # Let a burst of hints gather into one pass, and space reloads out (ReloadPacer).
+            self._stop.wait(self.settle_seconds)
+            while not self._stop.is_set():
+                delay = self.pacer.delay(time.monotonic(), self._last_kick)
+                if delay <= 0:
+                    break
+                self._stop.wait(delay)
             self._dirty.clear()
             try:
                 self.run_pass()
@@ -121,7 +173,10 @@ class Reconciler:
     def run_pass(self) -> str:
         """One level-triggered pass; returns what it did (noop, reload, unconfirmed, rejected)."""
         try:
-            return self._pass()
+            result = self._pass()
+            if result in ("noop", "reload"):
+                self._check_forwarding()
+            return result
         finally:
             if self.io.publish_status is not None:
                 self.io.publish_status(self.status_document())
@@ -146,7 +201,9 @@ class Reconciler:
         started = time.monotonic()
         operator_text = _read(self.config_path)
         operator = operator_view([operator_text, *_read_included(self.config_path, operator_text)])
-        desired = self._apply_macs(desired_config(self.io.ovs_snapshot(), self.io.docker_snapshot(), operator))
+        ovs = self.io.ovs_snapshot()
+        desired = self._apply_macs(desired_config(ovs, self.io.docker_snapshot(), operator))
+        self._latest = (desired.dps, ovs)
         self._report(desired)
         candidate = render_generated(desired.dps, desired.vlans)
         candidate_hash = sha256_text(candidate)
@@ -182,6 +239,38 @@ class Reconciler:
         self.metrics.pass_seconds.observe(time.monotonic() - started)
         return self._reload(candidate_hash, expect_empty=not desired.dps)
 
+    def _check_forwarding(self) -> None:
+        """Flap the link of a port FAUCET has loaded but never saw come up (reconciler.forwarding)."""
+        if self.io.dump_flows is None or self.io.flap is None or self._latest is None:
+            return
+        now = time.monotonic()
+        due = self.forwarding.due(expected_forwarding(*self._latest), now)
+        flows: dict[str, set[int] | None] = {}
+        for key in due:
+            if key.bridge not in flows:
+                try:
+                    flows[key.bridge] = native_vlan_ports(self.io.dump_flows(key.bridge))
+                except Exception as exc:  # noqa: BLE001 - unreadable flows: check again later
+                    log.warning("cannot read the flows of %s: %s", key.bridge, exc)
+                    flows[key.bridge] = None
+            forwarding = flows[key.bridge]
+            if forwarding is None or not self.forwarding.checked(key, key.ofport in forwarding, now):
+                continue
+            log.warning(
+                "port %d (%s) on %s is up and configured, but FAUCET has not seen it come up: flapping its link",
+                key.ofport, key.interface, key.bridge,
+            )  # fmt: skip
+            try:
+                self.io.flap(key.interface)
+                self.metrics.nudges.inc()
+            except Exception as exc:  # noqa: BLE001 - the port may have gone meanwhile
+                log.warning("cannot flap %s: %s", key.interface, exc)
+        wait = self.forwarding.next_check(time.monotonic())
+        if wait is not None and (self._recheck is None or not self._recheck.is_alive()):
+            self._recheck = threading.Timer(wait + 0.05, self.kick, args=("forwarding-check",))
+            self._recheck.daemon = True
+            self._recheck.start()
+
     def _apply_macs(self, desired: DesiredConfig) -> DesiredConfig:
         """Set mac_prefix MACs before the ports may forward; a port whose MAC cannot be set stays out."""
         for change in desired.macs:
@@ -209,7 +298,7 @@ class Reconciler:
 
     def _reload(self, candidate_hash: str, expect_empty: bool) -> str:
         before = self.io.faucet_state()
-        self._last_reload = time.monotonic()
+        self.pacer.reloaded(time.monotonic())
         try:
             self.io.signal()
             self.metrics.reloads_requested.inc()

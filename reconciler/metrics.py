@@ -34,5 +34,10 @@ class Metrics:
             "dovecote_ports_managed", "FAUCET interfaces dovecote generates, per network", ["network"], registry=r
         )
         self.problems = Gauge("dovecote_port_problems", "Ports left out because of bad input", registry=r)
+        self.nudges = Counter(
+            "dovecote_port_nudges",
+            "Links flapped because FAUCET had not seen a configured, up port come up",
+            registry=r,
+        )
         self.errors = Counter("dovecote_errors", "Failed passes, by kind", ["kind"], registry=r)
         self.last_success = Gauge("dovecote_last_success_timestamp_seconds", "When a pass last converged", registry=r)

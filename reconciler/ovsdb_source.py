@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 COLUMNS = {
     "Bridge": ["name", "external_ids", "ports"],
     "Port": ["name", "interfaces"],
-    "Interface": ["name", "ofport", "external_ids", "type"],
+    "Interface": ["name", "ofport", "external_ids", "type", "link_state"],
 }
 
 
@@ -109,6 +109,7 @@ def build_snapshot(tables: dict) -> OvsSnapshot:
         ports = []
         for port in row.ports:
             for iface in port.interfaces:
-                ports.append(OvsPort(iface.name, _first(iface.ofport), dict(iface.external_ids), iface.type))
+                link_up = iface.link_state in ("up", ["up"])
+                ports.append(OvsPort(iface.name, _first(iface.ofport), dict(iface.external_ids), iface.type, link_up))
         bridges.append(OvsBridge(record, tuple(sorted(ports, key=lambda p: p.name))))
     return OvsSnapshot(tuple(sorted(bridges, key=lambda b: b.name)))

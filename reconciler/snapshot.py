@@ -16,6 +16,7 @@ class OvsPort:
     ofport: int
     external_ids: Mapping[str, str] = field(default_factory=dict)
     type: str = ""
+    link_up: bool = False
 
 
 @dataclass(frozen=True)

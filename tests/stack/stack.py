@@ -182,6 +182,7 @@ class Stack:
             "--driver-name", self.driver_name,
             "--status-file", str(self.workdir / "status.json"),
             "--resync", "30",
+            "--forwarding-recheck", "5",
         ]  # fmt: skip
 
     def start_driver(self) -> None:

@@ -259,3 +259,23 @@ def test_reconciler_metrics(stack: Stack, make: Factory) -> None:
     assert metrics[f'dovecote_ports_managed{{network="{net.dp}"}}'] == 2
     assert metrics["dovecote_last_success_timestamp_seconds"] > time.time() - 600
     assert "dovecote_reconcile_seconds_count" in metrics
+
+
+def test_a_port_faucet_no_longer_forwards_gets_its_link_flapped_back(stack: Stack, make: Factory) -> None:
+    """FAUCET can miss a port coming up (reconciler.forwarding); the symptom is a missing flow.
+
+    The test makes that symptom by deleting FAUCET's native-VLAN flow for one port: FAUCET still
+    believes the port up and will not put the flow back by itself. The reconciler's periodic check
+    (every 5 s in this harness) must notice and flap the link, so FAUCET adds the port again.
+    """
+    net = make.network(mode="nat")
+    c1, c2 = make.container(net.name), make.container(net.name)
+    for c in (c1, c2):
+        _loaded_port(stack, c, net.name)
+    ip2, port2 = c2.ip(net.name), ofport(endpoint_port(c2, net.name))
+    wait_until(lambda: c1.pings(ip2), 30, "c1 to ping c2")
+    nudges = (stack.dovecote_metrics() or {}).get("dovecote_port_nudges_total", 0.0)
+    run("ovs-ofctl", "-O", "OpenFlow13", "del-flows", net.bridge, f"in_port={port2},vlan_tci=0x0000/0x1fff")
+    assert not c1.pings(ip2, count=2), "c2 still answers without its native-VLAN flow: the test proves nothing"
+    wait_until(lambda: c1.pings(ip2), 60, "c2 to answer again after the reconciler flapped its link")
+    assert (stack.dovecote_metrics() or {}).get("dovecote_port_nudges_total", 0.0) > nudges

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.faucet import ReloadState, sha256_text, wait_for_reload
-from reconciler.loop import Io, Reconciler
+from reconciler.loop import Io, Reconciler, ReloadPacer
 from reconciler.render import GENERATED_NAME
 from reconciler.snapshot import OvsSnapshot
 from reconciler.validate import validate
@@ -149,3 +149,40 @@ def test_describe_changes_names_ports_per_dp() -> None:
     line = describe_changes(old, new)
     assert "dp a (0x1) +1 ['2 container y (2)'] -1 ['1 container x (1)']" in line
     assert "dp b (0x3) new with 1 interfaces" in line and "dp gone removed" in line
+
+
+def _reload_times(pacer: ReloadPacer, changes: list[float], pass_seconds: float = 0.2) -> list[float]:
+    """Simulate the loop: changes mark it dirty; a pass waits out the pacer, then reloads."""
+    now, reloads, pending = 0.0, [], sorted(changes)
+    while pending:
+        now = max(now, pending[0])
+        while True:
+            seen = [t for t in changes if t <= now]
+            delay = pacer.delay(now, max(seen))
+            if delay <= 0:
+                break
+            now = min(now + delay, *(t for t in pending if t > now)) if any(t > now for t in pending) else now + delay
+        pending = [t for t in pending if t > now]  # everything that arrived so far goes in this reload
+        pacer.reloaded(now)
+        reloads.append(now)
+        now += pass_seconds
+    return reloads
+
+
+def test_pacer_spaces_a_burst_geometrically_and_reloads_its_end_promptly() -> None:
+    for seconds in (5, 20, 40):
+        burst = [i * 0.2 for i in range(seconds * 5 + 1)]  # a change every 0.2 s
+        reloads = _reload_times(ReloadPacer(base=1.0, cap=9.0, factor=3.0, quiet=0.5), burst)
+        assert len(reloads) <= 2 + seconds // 9 + 3  # 1 s spacing would take `seconds`
+        assert burst[-1] <= reloads[-1] <= burst[-1] + 0.5 + 1e-9  # the end is not left stale
+        gaps = [b - a for a, b in zip(reloads, reloads[1:], strict=False)]
+        assert max(gaps) <= 9.0 + 0.2 + 1e-9
+
+
+def test_pacer_reloads_a_lone_change_at_once_and_resets_after_a_burst() -> None:
+    pacer = ReloadPacer(base=1.0, cap=9.0, factor=3.0, quiet=0.5)
+    assert pacer.delay(100.0, 100.0) == 0.0
+    _reload_times(pacer, [i * 0.2 for i in range(30)])
+    assert pacer.interval == 1.0  # the burst ended in a quiet reload
+    later = pacer.last + 5.0
+    assert pacer.delay(later, later) == 0.0

@@ -1,0 +1,71 @@
+"""The forwarding check: which ports must have FAUCET's flow, and when a link is flapped."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from dovecote import contract
+from reconciler.forwarding import Expected, ForwardingWatch, expected_forwarding, native_vlan_ports
+from reconciler.snapshot import OvsSnapshot
+from tests.unit.fixtures import bridge, container_port
+
+DUMP = """\
+ cookie=0x5adc15c0, priority=20480,in_port=1 actions=goto_table:1
+ cookie=0x5adc15c0, table=1, priority=4096,in_port=1,vlan_tci=0x0000/0x1fff actions=push_vlan:0x8100,goto_table:2
+ cookie=0x5adc15c0, table=1, priority=4096,in_port=LOCAL,vlan_tci=0x0000/0x1fff actions=push_vlan:0x8100,goto_table:2
+ cookie=0x5adc15c0, table=2, priority=8191,in_port=3,dl_vlan=100,dl_src=02:61:da:c9:da:b1 actions=goto_table:3
+"""
+
+
+def test_native_vlan_ports_reads_only_the_push_vlan_flows() -> None:
+    assert native_vlan_ports(DUMP) == {1}
+
+
+def test_expected_forwarding_needs_a_native_vlan_an_up_link_and_faucet_listening() -> None:
+    up = [replace(container_port(f"e{i}" * 32, i), link_up=True) for i in (1, 2, 3, 4)]
+    down = replace(container_port("e5" * 32, 5), link_up=False)
+    br = bridge(ports=(*up, down))
+    dps = {
+        "mynet": {
+            "dp_id": 1,
+            "interfaces": {
+                1: {"native_vlan": 100},
+                2: {"description": "pending (no VLAN)"},
+                3: {"native_vlan": 100, "opstatus_reconf": False},
+                4: {"native_vlan": 100, "output_only": True},
+                5: {"native_vlan": 100},
+                contract.LOCAL_PORT: {"native_vlan": 100},
+                9: {"native_vlan": 100},  # not in OVS (a preallocated number)
+            },
+        }
+    }
+    assert expected_forwarding(dps, OvsSnapshot((br,))) == [Expected(br.name, 1, up[0].name, 100)]
+
+
+def test_watch_flaps_only_after_two_misses_and_then_backs_off() -> None:
+    watch = ForwardingWatch(grace=3.0, backoff=30.0)
+    port = Expected("br", 1, "dch1", 100)
+    assert watch.due([port], 0.0) == []  # FAUCET gets its grace first
+    assert watch.due([port], 3.0) == [port]
+    assert watch.checked(port, False, 3.0) is False  # one miss may be FAUCET being slow
+    assert watch.due([port], 4.0) == []
+    assert watch.due([port], 6.0) == [port]
+    assert watch.checked(port, False, 6.0) is True  # flap
+    assert watch.due([port], 9.0) == [port]
+    assert watch.checked(port, False, 9.0) is False
+    assert watch.checked(port, False, 12.0) is False  # backoff: not again within 30 s
+    assert watch.checked(port, True, 15.0) is False
+    assert watch.due([port], 100.0) == []  # verified: flows not read again ...
+    assert watch.next_check(100.0) == 215.0
+    assert watch.due([port], 315.0) == [port]  # ... until the recheck
+
+
+def test_watch_forgets_ports_that_went_and_checks_a_reused_number_afresh() -> None:
+    watch = ForwardingWatch(grace=3.0)
+    old = Expected("br", 1, "dch-old", 100)
+    watch.due([old], 0.0)
+    watch.checked(old, True, 3.0)
+    new = Expected("br", 1, "dch-new", 100)
+    assert watch.due([new], 10.0) == []
+    assert watch.due([new], 13.0) == [new]
+    assert watch.due([], 14.0) == [] and watch.next_check(14.0) is None
