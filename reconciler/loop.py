@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dovecote.contract import native_vlan_ports
 from reconciler.desired import DesiredConfig, MacChange, Problem, desired_config
 from reconciler.faucet import ReloadState, SignalError, sha256_text, wait_for_reload, write_atomic
-from reconciler.forwarding import ForwardingWatch, expected_forwarding, native_vlan_ports
+from reconciler.forwarding import ForwardingWatch, expected_forwarding
 from reconciler.metrics import Metrics
 from reconciler.render import (
     GENERATED_NAME,
@@ -64,12 +65,17 @@ class ReloadPacer:
     interval: float = field(init=False)
     last: float = float("-inf")
     throttled: bool = False
+    _first_since_reload: bool = False
 
     def __post_init__(self) -> None:
         self.interval = self.base
 
     def delay(self, now: float, last_change: float) -> float:
         """Seconds the pass must still wait (0: now). Call again after waiting: changes move it."""
+        if self._first_since_reload:
+            self._first_since_reload = False
+            if last_change - self.last >= self.quiet:
+                self.interval = self.base  # nothing came for a while after the last reload: no burst
         earliest = self.last + self.base
         if self.interval <= self.base:
             self.throttled = self.throttled or now < earliest  # this change had to wait: a burst begins
@@ -82,6 +88,7 @@ class ReloadPacer:
         self.interval = min(self.cap, self.interval * self.factor) if self.throttled else self.base
         self.throttled = False
         self.last = now
+        self._first_since_reload = True
 
 
 @dataclass
@@ -110,7 +117,7 @@ class Reconciler:
         io: Io,
         metrics: Metrics | None = None,
         resync_seconds: float = 60.0,
-        settle_seconds: float = 0.1,
+        settle_seconds: float = 0.02,
         min_reload_interval: float = 1.0,
         max_reload_interval: float = 9.0,
         reload_timeout: float = 60.0,

@@ -186,3 +186,10 @@ def test_pacer_reloads_a_lone_change_at_once_and_resets_after_a_burst() -> None:
     assert pacer.interval == 1.0  # the burst ended in a quiet reload
     later = pacer.last + 5.0
     assert pacer.delay(later, later) == 0.0
+    # spacing grown by a throttled reload, then a lone change after a quiet spell: at once
+    pacer = ReloadPacer(base=1.0, cap=9.0, factor=3.0, quiet=0.5)
+    pacer.reloaded(0.0)
+    assert pacer.delay(0.5, 0.5) == 0.5
+    pacer.reloaded(1.0)
+    assert pacer.interval == 3.0
+    assert pacer.delay(2.5, 2.5) == 0.0 and pacer.interval == 1.0
