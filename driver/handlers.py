@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dovecote import contract
-from driver import links, nat
+from driver import links, nat, readiness
 from driver.errors import Conflict, InvalidOption, InvalidRequest, NotFound
 from driver.options import NetworkOptions, parse_options
 from driver.ovs import Ovs
@@ -324,22 +324,16 @@ class Driver:
         ofport = ofport[0] if isinstance(ofport, list) and ofport else ofport
         if not isinstance(ofport, int) or ofport < 1:
             return
-        deadline, pause = time.monotonic() + self.join_wait, 0.01
-        while True:
-            try:
-                if ofport in contract.native_vlan_ports(links.dump_flows(bridge)):
-                    return
-            except (OSError, subprocess.SubprocessError) as exc:
-                log.warning("cannot read the flows of %s (%s): not waiting for FAUCET", bridge, exc)
-                return
-            if time.monotonic() + pause > deadline:
-                log.info(
-                    "port %d of ep=%s not forwarded by FAUCET after %.1f s: starting the container anyway",
-                    ofport, short(endpoint_id), self.join_wait,
-                )  # fmt: skip
-                return
-            time.sleep(pause)
-            pause = min(pause * 1.5, 0.2)
+        try:
+            forwarded = readiness.wait_forwarded(lambda: links.dump_flows(bridge), ofport, self.join_wait)
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("cannot read the flows of %s (%s): not waiting for FAUCET", bridge, exc)
+            return
+        if not forwarded:
+            log.info(
+                "port %d of ep=%s not forwarded by FAUCET after %.1f s: starting the container anyway",
+                ofport, short(endpoint_id), self.join_wait,
+            )  # fmt: skip
 
     def leave(self, request: Mapping[str, Any]) -> dict[str, Any]:
         _require(request, "NetworkID", "EndpointID")
