@@ -72,6 +72,7 @@ class Driver:
     def __init__(self, ovs: Ovs, join_wait: float = 0.0) -> None:
         self.ovs = ovs
         self.join_wait = join_wait
+        self._flows = readiness.SharedDumps(links.dump_flows)
         self._create_lock = threading.Lock()  # dpid uniqueness spans networks
         self._network_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._port_lock = threading.Lock()  # host-port uniqueness spans networks
@@ -252,6 +253,7 @@ class Driver:
             for name in leftovers:
                 links.delete_link(name)
         self._network_locks.pop(network_id, None)
+        self._flows.forget(bridge)
         log.info("network deleted net=%s bridge=%s", short(network_id), bridge)
         return {}
 
@@ -325,7 +327,7 @@ class Driver:
         if not isinstance(ofport, int) or ofport < 1:
             return
         try:
-            forwarded = readiness.wait_forwarded(lambda: links.dump_flows(bridge), ofport, self.join_wait)
+            forwarded = readiness.wait_forwarded(lambda: self._flows(bridge), ofport, self.join_wait)
         except (OSError, subprocess.SubprocessError) as exc:
             log.warning("cannot read the flows of %s (%s): not waiting for FAUCET", bridge, exc)
             return

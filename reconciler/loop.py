@@ -61,7 +61,7 @@ class ReloadPacer:
     base: float = 1.0
     cap: float = 9.0
     factor: float = 3.0
-    quiet: float = 0.5
+    quiet: float = 1.5
     interval: float = field(init=False)
     last: float = float("-inf")
     throttled: bool = False
@@ -75,7 +75,9 @@ class ReloadPacer:
         if self._first_since_reload:
             self._first_since_reload = False
             if last_change - self.last >= self.quiet:
-                self.interval = self.base  # nothing came for a while after the last reload: no burst
+                # Nothing came for a while after the last reload: a lone change, reloaded at once.
+                # (A burst's stragglers look the same and cost a reload each: lone changes win.)
+                self.interval = self.base
         earliest = self.last + self.base
         if self.interval <= self.base:
             self.throttled = self.throttled or now < earliest  # this change had to wait: a burst begins

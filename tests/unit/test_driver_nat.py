@@ -61,3 +61,16 @@ def test_join_waits_for_the_native_vlan_flow_with_growing_pauses() -> None:
     now[0], pauses[:] = 0.0, []
     assert wait_forwarded(lambda: "", 7, 2.0, clock=lambda: now[0], sleep=sleep) is False
     assert now[0] <= 2.0 and max(pauses) == 0.2 and len(pauses) < 25  # bounded: no ovs-ofctl storm
+
+
+def test_joins_on_one_bridge_share_its_flow_dumps() -> None:
+    from driver.readiness import SharedDumps
+
+    now = [0.0]
+    calls: list[str] = []
+    shared = SharedDumps(lambda bridge: calls.append(bridge) or f"flows of {bridge}", reuse=0.05, clock=lambda: now[0])
+    assert shared("br1") == shared("br1") == "flows of br1"
+    shared("br2")
+    now[0] = 0.06
+    shared("br1")
+    assert calls == ["br1", "br2", "br1"]
