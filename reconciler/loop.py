@@ -54,8 +54,9 @@ class ReloadPacer:
     cost the most. After a quiet spell a change is reloaded at once (reloads ``base`` apart at
     most). A change that had to wait for the spacing starts a burst: the spacing then grows
     ``factor`` times per reload, up to ``cap``, which bounds how stale FAUCET gets mid-burst, and
-    the burst's last changes are reloaded once nothing new has come for ``quiet`` seconds. A burst
-    of T seconds costs about log_factor(T) reloads instead of T / base.
+    the burst's last changes are reloaded once nothing new has come for ``quiet`` seconds (twice
+    that once the spacing is at its cap: a long burst's stragglers trickle in further apart). A
+    burst of T seconds costs about log_factor(T) + T / cap reloads instead of T / base.
     """
 
     base: float = 1.0
@@ -72,22 +73,28 @@ class ReloadPacer:
 
     def delay(self, now: float, last_change: float) -> float:
         """Seconds the pass must still wait (0: now). Call again after waiting: changes move it."""
+        quiet = self._quiet()
         if self._first_since_reload:
             self._first_since_reload = False
-            if last_change - self.last >= self.quiet:
-                # Nothing came for a while after the last reload: a lone change, reloaded at once.
-                # (A burst's stragglers look the same and cost a reload each: lone changes win.)
-                self.interval = self.base
+            if last_change - self.last >= quiet:
+                self.interval = self.base  # nothing came for a while after the last reload: a lone change
         earliest = self.last + self.base
         if self.interval <= self.base:
             self.throttled = self.throttled or now < earliest  # this change had to wait: a burst begins
             return max(0.0, earliest - now)
         latest = self.last + self.interval
-        self.throttled = latest <= last_change + self.quiet  # still busy when the spacing runs out
-        return max(0.0, max(earliest, min(latest, last_change + self.quiet)) - now)
+        self.throttled = latest <= last_change + quiet  # still busy when the spacing runs out
+        return max(0.0, max(earliest, min(latest, last_change + quiet)) - now)
+
+    def _quiet(self) -> float:
+        """A sustained burst (spacing at its cap) ends in stragglers further apart: wait for them longer."""
+        return 2 * self.quiet if self.interval >= self.cap else self.quiet
 
     def reloaded(self, now: float) -> None:
-        self.interval = min(self.cap, self.interval * self.factor) if self.throttled else self.base
+        if self.throttled:
+            self.interval = min(self.cap, self.interval * self.factor)
+        elif self.interval < self.cap:
+            self.interval = self.base  # a short burst ended; a sustained one keeps its spacing for stragglers
         self.throttled = False
         self.last = now
         self._first_since_reload = True

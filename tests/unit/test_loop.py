@@ -174,19 +174,27 @@ def test_pacer_spaces_a_burst_geometrically_and_reloads_its_end_promptly() -> No
         burst = [i * 0.2 for i in range(seconds * 5 + 1)]  # a change every 0.2 s
         reloads = _reload_times(ReloadPacer(base=1.0, cap=9.0, factor=3.0, quiet=1.5), burst)
         assert len(reloads) <= 2 + seconds // 9 + 3  # 1 s spacing would take `seconds`
-        assert burst[-1] <= reloads[-1] <= burst[-1] + 1.5 + 1e-9  # the end is not left stale
+        assert burst[-1] <= reloads[-1] <= burst[-1] + 2 * 1.5 + 1e-9  # the end is not left stale
         gaps = [b - a for a, b in zip(reloads, reloads[1:], strict=False)]
         assert max(gaps) <= 9.0 + 0.2 + 1e-9
+
+
+def test_pacer_batches_a_sustained_bursts_stragglers() -> None:
+    bulk = [i * 0.2 for i in range(100)]  # 20 s of changes, then stragglers 2 s apart
+    stragglers = [20.0 + 2.0 * i for i in range(1, 6)]
+    reloads = _reload_times(ReloadPacer(base=1.0, cap=9.0, factor=3.0, quiet=1.5), bulk + stragglers)
+    assert len([t for t in reloads if t > 20.5]) <= 2  # not one reload per straggler
+    assert reloads[-1] <= stragglers[-1] + 3.0 + 1e-9
 
 
 def test_pacer_reloads_a_lone_change_at_once_and_resets_after_a_burst() -> None:
     pacer = ReloadPacer(base=1.0, cap=9.0, factor=3.0, quiet=1.5)
     assert pacer.delay(100.0, 100.0) == 0.0
     _reload_times(pacer, [i * 0.2 for i in range(30)])
-    assert pacer.interval == 1.0  # the burst ended in a quiet reload
-    later = pacer.last + 5.0
+    later = pacer.last + 3.0  # calm for twice `quiet` after a sustained burst
     assert pacer.delay(later, later) == 0.0
-    # spacing grown by a throttled reload, then a lone change after a quiet spell: at once
+    assert pacer.interval == 1.0
+    # a short burst (one throttled reload) ends after `quiet`
     pacer = ReloadPacer(base=1.0, cap=9.0, factor=3.0, quiet=1.5)
     pacer.reloaded(0.0)
     assert pacer.delay(0.5, 0.5) == 0.5
