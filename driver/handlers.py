@@ -319,7 +319,13 @@ class Driver:
         FAUCET's flow usually exists within a reload. Skipped when no controller is connected;
         on timeout the container starts anyway (the port forwards once FAUCET catches up).
         """
-        if self.join_wait <= 0 or not self.ovs.controller_connected(bridge):
+        if self.join_wait <= 0:
+            return
+        try:
+            if not self.ovs.controller_connected(bridge):
+                return
+        except Exception as exc:  # noqa: BLE001 - waiting is a courtesy: never fail a Join over it
+            log.warning("cannot read the controllers of %s (%s): not waiting for FAUCET", bridge, exc)
             return
         row = self.ovs.find_interface(host) or {}
         ofport = row.get("ofport")
