@@ -171,9 +171,7 @@ class BenchStack:
             """
 
             def driver_argv(self) -> list[str]:
-                argv = [("info" if a == "debug" else a) for a in super().driver_argv()]
-                at = argv.index("--join-wait")  # the tests' 5 s; measure the default
-                return argv[:at] + argv[at + 2 :]
+                return [("info" if a == "debug" else a) for a in super().driver_argv()]
 
             def reconciler_argv(self) -> list[str]:
                 argv = [("info" if a == "debug" else a) for a in super().reconciler_argv()]

@@ -71,7 +71,7 @@ def run_driver(args: argparse.Namespace) -> int:
     from driver.server import PluginServer
 
     links.set_sysctl_dir(args.sysctl_dir)
-    driver = Driver(Ovs(args.ovsdb), join_wait=args.join_wait)
+    driver = Driver(Ovs(args.ovsdb))
     driver.restore()
     server = PluginServer(args.socket, driver)
     _stop_on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
@@ -168,12 +168,6 @@ def parser() -> argparse.ArgumentParser:
     drv.add_argument("--ovsdb", default=DEFAULT_OVSDB)
     drv.add_argument(
         "--sysctl-dir", default="/proc/sys", help="the host's /proc/sys (a writable bind mount inside a container)"
-    )
-    drv.add_argument(
-        "--join-wait",
-        type=float,
-        default=2.0,
-        help="seconds Join may wait for FAUCET to forward the new port before Docker starts the container (0: no wait)",
     )
     drv.set_defaults(run=run_driver)
 

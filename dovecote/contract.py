@@ -2,14 +2,12 @@
 
 The driver writes these keys; the reconciler (and the operator tools) read them. OVSDB is the
 driver's only state store, so everything either side needs about a network or an endpoint is here.
-This module is the one thing both packages share: standard library only, no I/O. It also says
-what "FAUCET forwards this port" looks like on the switch, which both check (``native_vlan_ports``).
+This module is the one thing both packages share: standard library only, no I/O.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -59,18 +57,6 @@ ROLE_COPRO_PORT = "copro-port"
 
 LOCAL_PORT = 0xFFFFFFFE
 """OpenFlow number of the bridge's LOCAL (internal) port, which holds the gateway address."""
-
-_NATIVE_VLAN_FLOW = re.compile(r"in_port=(\d+),vlan_tci=0x0000/0x1fff actions=push_vlan")
-
-
-def native_vlan_ports(flow_dump: str) -> set[int]:
-    """Ports FAUCET forwards on their native VLAN, from ``ovs-ofctl dump-flows`` text.
-
-    FAUCET installs this untagged-to-native-VLAN flow for a port once it is configured with a
-    native VLAN *and* FAUCET has seen its link up: the switch-side proof that the port forwards.
-    """
-    return {int(m.group(1)) for m in _NATIVE_VLAN_FLOW.finditer(flow_dump)}
-
 
 _PREFIX_BRIDGE = "dcb"
 _PREFIX_HOST_VETH = "dch"

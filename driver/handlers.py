@@ -12,7 +12,6 @@ import ipaddress
 import json
 import logging
 import os
-import subprocess
 import threading
 import time
 from collections import defaultdict
@@ -20,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dovecote import contract
-from driver import links, nat, readiness
+from driver import links, nat
 from driver.errors import Conflict, InvalidOption, InvalidRequest, NotFound
 from driver.options import NetworkOptions, parse_options
 from driver.ovs import Ovs
@@ -69,10 +68,8 @@ def lowest_free_ofport(used: set[int]) -> int:
 class Driver:
     """The ``ovs`` network driver."""
 
-    def __init__(self, ovs: Ovs, join_wait: float = 0.0) -> None:
+    def __init__(self, ovs: Ovs) -> None:
         self.ovs = ovs
-        self.join_wait = join_wait
-        self._flows = readiness.SharedDumps(links.dump_flows)
         self._create_lock = threading.Lock()  # dpid uniqueness spans networks
         self._network_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._port_lock = threading.Lock()  # host-port uniqueness spans networks
@@ -253,7 +250,6 @@ class Driver:
             for name in leftovers:
                 links.delete_link(name)
         self._network_locks.pop(network_id, None)
-        self._flows.forget(bridge)
         log.info("network deleted net=%s bridge=%s", short(network_id), bridge)
         return {}
 
@@ -306,42 +302,7 @@ class Driver:
             # flat (or internal): nobody answers at a gateway address, so promise none; this also
             # keeps Docker from attaching the container to docker_gwbridge.
             reply["DisableGatewayService"] = True
-        self._wait_forwarding(record.bridge, host, endpoint_id)
         return reply
-
-    def _wait_forwarding(self, bridge: str, host: str, endpoint_id: str) -> None:
-        """Hold Join until FAUCET forwards the port (at most ``join_wait`` s), so the network works
-        when the container's process starts, as on Docker's bridge.
-
-        Docker starts the process right after Join; a port FAUCET programs only later loses the
-        process's first packets (an ARP lost costs a full second). The reconciler configures a
-        starting container's port as soon as it appears in OVS, and the link is already up, so
-        FAUCET's flow usually exists within a reload. Skipped when no controller is connected;
-        on timeout the container starts anyway (the port forwards once FAUCET catches up).
-        """
-        if self.join_wait <= 0:
-            return
-        try:
-            if not self.ovs.controller_connected(bridge):
-                return
-        except Exception as exc:  # noqa: BLE001 - waiting is a courtesy: never fail a Join over it
-            log.warning("cannot read the controllers of %s (%s): not waiting for FAUCET", bridge, exc)
-            return
-        row = self.ovs.find_interface(host) or {}
-        ofport = row.get("ofport")
-        ofport = ofport[0] if isinstance(ofport, list) and ofport else ofport
-        if not isinstance(ofport, int) or ofport < 1:
-            return
-        try:
-            forwarded = readiness.wait_forwarded(lambda: self._flows(bridge), ofport, self.join_wait)
-        except (OSError, subprocess.SubprocessError) as exc:
-            log.warning("cannot read the flows of %s (%s): not waiting for FAUCET", bridge, exc)
-            return
-        if not forwarded:
-            log.info(
-                "port %d of ep=%s not forwarded by FAUCET after %.1f s: starting the container anyway",
-                ofport, short(endpoint_id), self.join_wait,
-            )  # fmt: skip
 
     def leave(self, request: Mapping[str, Any]) -> dict[str, Any]:
         _require(request, "NetworkID", "EndpointID")

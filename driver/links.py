@@ -13,7 +13,6 @@ import ipaddress
 import logging
 import os
 import socket
-import subprocess
 from collections.abc import Iterable
 
 from pyroute2 import IPRoute
@@ -93,9 +92,9 @@ def link_exists(name: str) -> bool:
 def create_veth(host: str, peer: str, mtu: int | None, peer_mac: str | None, userspace: bool) -> None:
     """A veth pair with the host end up and silenced, the peer ready for Docker to move.
 
-    The peer is up too, so the port's link is up in OVS from the start and FAUCET programs it as
-    soon as it is configured, while Docker has not moved it yet (Join waits for that). Docker takes
-    it down to move and rename it and brings it up in the container.
+    The peer stays down until Docker brings it up inside the container: the port's link then
+    comes up once, and FAUCET sees one clean link-up (a peer brought up here would go down and up
+    again when Docker moves it, and FAUCET can miss such a flap).
     """
     peer_spec: dict[str, object] = {"ifname": peer}
     if peer_mac:
@@ -109,25 +108,13 @@ def create_veth(host: str, peer: str, mtu: int | None, peer_mac: str | None, use
                 kwargs["mtu"] = mtu
             ipr.link("add", **kwargs)
             silence_host_side(host)
-            for name in (host, peer):
-                (index,) = ipr.link_lookup(ifname=name)
-                ipr.link("set", index=index, state="up")
+            (index,) = ipr.link_lookup(ifname=host)
+            ipr.link("set", index=index, state="up")
         if userspace:
             disable_tx_checksum(peer)
     except (NetlinkError, OSError, ValueError) as exc:
         delete_link(host)
         raise BackendError(f"creating veth {host}/{peer} failed: {exc}") from exc
-
-
-def dump_flows(bridge: str) -> str:
-    """The bridge's OpenFlow table, as ``ovs-ofctl`` prints it (OVSDB does not hold flows)."""
-    return subprocess.run(
-        ["ovs-ofctl", "-O", "OpenFlow13", "--no-stats", "dump-flows", bridge],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=10,
-    ).stdout
 
 
 def delete_link(name: str) -> None:

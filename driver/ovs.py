@@ -113,12 +113,6 @@ class Ovs:
                 f"tuning controllers of {bridge}",
             )
 
-    def controller_connected(self, bridge: str) -> bool:
-        """Whether any of the bridge's OpenFlow controllers is connected now."""
-        got = self._api.db_get("Bridge", bridge, "controller").execute(check_error=True)
-        uuids = got if isinstance(got, list) else [got] if got else []
-        return any(self._api.db_get("Controller", u, "is_connected").execute(check_error=True) for u in uuids)
-
     def set_bridge_ids(self, bridge: str, external_ids: Mapping[str, str]) -> None:
         """Replace a bridge's external_ids (the driver's record of the network)."""
         self._run([self._api.db_set("Bridge", bridge, ("external_ids", dict(external_ids)))], "updating bridge")

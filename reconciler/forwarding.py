@@ -13,12 +13,20 @@ also catches a port whose flows went missing for any other reason.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dovecote import contract
 from reconciler.snapshot import OvsSnapshot
+
+_NATIVE_VLAN_FLOW = re.compile(r"in_port=(\d+),vlan_tci=0x0000/0x1fff actions=push_vlan")
+
+
+def native_vlan_ports(flow_dump: str) -> set[int]:
+    """Ports FAUCET forwards on their native VLAN, from ``ovs-ofctl dump-flows`` text."""
+    return {int(m.group(1)) for m in _NATIVE_VLAN_FLOW.finditer(flow_dump)}
 
 
 @dataclass(frozen=True)

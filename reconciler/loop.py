@@ -14,10 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dovecote.contract import native_vlan_ports
 from reconciler.desired import DesiredConfig, MacChange, Problem, desired_config
 from reconciler.faucet import ReloadState, SignalError, sha256_text, wait_for_reload, write_atomic
-from reconciler.forwarding import ForwardingWatch, expected_forwarding
+from reconciler.forwarding import ForwardingWatch, expected_forwarding, native_vlan_ports
 from reconciler.metrics import Metrics
 from reconciler.render import (
     GENERATED_NAME,

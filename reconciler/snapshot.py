@@ -52,10 +52,6 @@ class Container:
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
     attachments: tuple[Attachment, ...] = ()
-    """Endpoints Docker reports (running containers only)."""
-    running: bool = True
-    networks: tuple[str, ...] = ()
-    """IDs of the dovecote networks it is configured for, attached or not (a created container's)."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +62,7 @@ class Network:
 
 @dataclass(frozen=True)
 class DockerSnapshot:
-    """The networks of the ``ovs`` driver; running containers, and others configured for those networks."""
+    """Running containers and the networks of the ``ovs`` driver."""
 
     networks: tuple[Network, ...] = ()
     containers: tuple[Container, ...] = ()

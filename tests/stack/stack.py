@@ -170,8 +170,7 @@ class Stack:
         wait_until(lambda: self.dovecote_metrics() is not None, 60, "the reconciler's metrics endpoint")
 
     def driver_argv(self) -> list[str]:
-        return [sys.executable, "-m", "dovecote.cli", "--log-level", "debug", "driver", "--socket", self.socket,
-                "--join-wait", "5"]  # fmt: skip
+        return [sys.executable, "-m", "dovecote.cli", "--log-level", "debug", "driver", "--socket", self.socket]
 
     def reconciler_argv(self) -> list[str]:
         return [

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.stack.stack import (
-    IMAGE,
     Container,
     Factory,
     Stack,
@@ -280,22 +279,3 @@ def test_a_port_faucet_no_longer_forwards_gets_its_link_flapped_back(stack: Stac
     assert not c1.pings(ip2, count=2), "c2 still answers without its native-VLAN flow: the test proves nothing"
     wait_until(lambda: c1.pings(ip2), 60, "c2 to answer again after the reconciler flapped its link")
     assert (stack.dovecote_metrics() or {}).get("dovecote_port_nudges_total", 0.0) > nudges
-
-
-def test_the_network_works_when_the_container_process_starts(stack: Stack, make: Factory) -> None:
-    """A container's very first packet is forwarded, as on Docker's bridge.
-
-    The reconciler configures the port of a starting container as soon as the driver adds it, and
-    Join waits until FAUCET's flow for it exists. Without that, the container's first ARP request
-    is dropped and a one-shot ``ping -W 1`` fails (the next ARP goes out a second later).
-    """
-    net = make.network(mode="nat")
-    peer = make.container(net.name)
-    _loaded_port(stack, peer, net.name)
-    wait_until(lambda: peer.pings(net.gateway), 30, "the peer to reach its gateway")
-    for _ in range(3):
-        name = short_id("dctc")
-        make.containers.append(name)
-        first = run("docker", "run", "--name", name, f"--net={net.name}", IMAGE,
-                    "ping", "-c", "1", "-W", "1", peer.ip(net.name), check=False)  # fmt: skip
-        assert first.returncode == 0, f"the first ping of {name} failed: {first.stdout}{first.stderr}"

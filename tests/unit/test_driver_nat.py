@@ -42,35 +42,3 @@ def test_bridge_rules_by_mode() -> None:
     masquerades = [s for t, c, s in nat_rules if c == "POSTROUTING" and "10.1.0.0/24" in s]
     assert masquerades and not [s for t, c, s in routed if c == "POSTROUTING" and "10.1.0.0/24" in s]
     assert all("dovecote:dcbx" in spec for _, _, spec in nat_rules + routed)
-
-
-def test_join_waits_for_the_native_vlan_flow_with_growing_pauses() -> None:
-    from driver.readiness import wait_forwarded
-
-    now = [0.0]
-    pauses: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        pauses.append(seconds)
-        now[0] += seconds
-
-    flow = " table=1, priority=4096,in_port=7,vlan_tci=0x0000/0x1fff actions=push_vlan:0x8100,goto_table:2"
-    dumps = iter(["", "", "", flow])
-    assert wait_forwarded(lambda: next(dumps), 7, 2.0, clock=lambda: now[0], sleep=sleep) is True
-    assert pauses == sorted(pauses) and len(pauses) == 3
-    now[0], pauses[:] = 0.0, []
-    assert wait_forwarded(lambda: "", 7, 2.0, clock=lambda: now[0], sleep=sleep) is False
-    assert now[0] <= 2.0 and max(pauses) == 0.2 and len(pauses) < 25  # bounded: no ovs-ofctl storm
-
-
-def test_joins_on_one_bridge_share_its_flow_dumps() -> None:
-    from driver.readiness import SharedDumps
-
-    now = [0.0]
-    calls: list[str] = []
-    shared = SharedDumps(lambda bridge: calls.append(bridge) or f"flows of {bridge}", reuse=0.05, clock=lambda: now[0])
-    assert shared("br1") == shared("br1") == "flows of br1"
-    shared("br2")
-    now[0] = 0.06
-    shared("br1")
-    assert calls == ["br1", "br2", "br1"]

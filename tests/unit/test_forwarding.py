@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from dovecote import contract
-from dovecote.contract import native_vlan_ports
-from reconciler.forwarding import Expected, ForwardingWatch, expected_forwarding
+from reconciler.forwarding import Expected, ForwardingWatch, expected_forwarding, native_vlan_ports
 from reconciler.snapshot import OvsSnapshot
 from tests.unit.fixtures import bridge, container_port
 
