@@ -228,6 +228,11 @@ class Stack:
         digest = hashlib.sha256(self.generated.read_bytes()).hexdigest()
         return digest in self.loaded_hashes()
 
+    def dp_running(self, dpid: int) -> bool:
+        """FAUCET has the dp in its running config and the switch connected (``dp_status`` 1)."""
+        metrics = self.faucet_metrics() or {}
+        return any(k.startswith("dp_status{") and f'dp_id="{dpid:#x}"' in k and v == 1 for k, v in metrics.items())
+
     def dp_interfaces(self, dp: str) -> dict[int, Any]:
         return dict((self.generated_dps().get(dp) or {}).get("interfaces") or {})
 

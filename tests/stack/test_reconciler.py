@@ -177,7 +177,11 @@ def test_preallocated_pool_serves_a_container_without_a_reload_and_refills(stack
             n for n, e in stack.dp_interfaces(net.dp).items() if e.get("description") == "preallocated (free)"
         )
 
-    wait_until(lambda: stack.generated_is_loaded() and free() == [1, 2], 30, "a pool of 2 free ports")
+    wait_until(
+        lambda: stack.generated_is_loaded() and free() == [1, 2] and stack.dp_running(net.dpid),
+        60,
+        "a pool of 2 free ports, loaded, on a connected dp",
+    )
     os.kill(stack.reconciler.pid, signal.SIGSTOP)  # no reload can happen now
     try:
         c1 = make.container(net.name)
