@@ -103,10 +103,14 @@ class Compose:
     def wait_ports_loaded(self, dp: str, ofports: set[int], timeout: float = 90) -> dict[int, Any]:
         return wait_until(
             lambda: (
-                (ports := self.dp_interfaces(dp)) and ofports <= set(ports) and self.generated_is_loaded() and ports
+                (ports := self.dp_interfaces(dp))
+                and ofports <= set(ports)
+                and all("native_vlan" in ports[ofport] for ofport in ofports)
+                and self.generated_is_loaded()
+                and ports
             ),
             timeout,
-            f"ofports {sorted(ofports)} of dp {dp} in FAUCET's loaded config",
+            f"ofports {sorted(ofports)} of dp {dp}, their containers running, in FAUCET's loaded config",
         )
 
 
