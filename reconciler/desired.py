@@ -148,6 +148,8 @@ class _Network:
     name: str
     operator: OperatorConfig
     by_endpoint: Mapping[str, Container]
+    network_id: str = ""
+    containers: tuple[Container, ...] = ()
     dp: str = ""
     interfaces: dict[int, dict[str, Any]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
@@ -190,7 +192,15 @@ def desired_config(ovs: OvsSnapshot, docker: DockerSnapshot, operator: OperatorC
                 )
             )
             continue
-        work = _Network(bridge, network.name, operator, by_endpoint, dp_name(network.name, network.id, operator))
+        work = _Network(
+            bridge,
+            network.name,
+            operator,
+            by_endpoint,
+            network.id,
+            docker.containers,
+            dp_name(network.name, network.id, operator),
+        )
         _ports(work)
         _pool(work)
         _pending(work)
@@ -256,12 +266,29 @@ def _port_entry(port: OvsPort, work: _Network) -> dict[str, Any] | None:
     return entry
 
 
-def _container_entry(port: OvsPort, container: Container, work: _Network) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Settings:
+    """What a container's labels (or the network's defaults) give its port on one network."""
+
+    acls: tuple[str, ...]
+    mirror: bool
+    mac_prefix: str
+
+
+def _settings(container: Container, work: _Network) -> _Settings:
     spec = label(container, "portacl")
     if spec is None or not resolve_for_network(spec, work.name):
         spec = str(work.option("default_acl") or "")
-    mirror = flag(label(container, "mirror"), work.name)
-    prefix = resolve_for_network(label(container, "mac_prefix") or "", work.name)
+    return _Settings(
+        tuple(acl_list(spec, work.name, work.operator.acl_names)),
+        flag(label(container, "mirror"), work.name),
+        resolve_for_network(label(container, "mac_prefix") or "", work.name),
+    )
+
+
+def _container_entry(port: OvsPort, container: Container, work: _Network) -> dict[str, Any]:
+    settings = _settings(container, work)
+    prefix = settings.mac_prefix
     if prefix:
         current = port.external_ids.get(contract.ATTACHED_MAC, "")
         work.macs.append(
@@ -273,13 +300,14 @@ def _container_entry(port: OvsPort, container: Container, work: _Network) -> dic
         "description": f"container {container.name} ({container.id[:12]})",
         "native_vlan": work.record.vlan,
     }
-    _add_acls(entry, spec, work)
+    if settings.acls:
+        entry["acls_in"] = list(settings.acls)
     if _big(work):
         # On big bridges FAUCET's reconnect handles port status in O(N^3) (faucet.md §4.5): it must
         # not wait for it. The price: a port FAUCET had not yet seen up when it was configured stays
         # without flows until the next cold start, so small bridges keep FAUCET's default.
         entry["opstatus_reconf"] = False
-    if mirror:
+    if settings.mirror:
         work.mirrored.append(port.ofport)
     return entry
 
@@ -335,20 +363,73 @@ def _pool(work: _Network) -> None:
 
 
 def _pending(work: _Network) -> None:
-    """Ports in OVS whose container Docker does not report running yet: configured with no VLAN.
+    """Ports in OVS whose container Docker does not report running yet (between CreateEndpoint and start).
 
-    No VLAN means FAUCET forwards nothing for them (fail closed), yet FAUCET knows the port, so it
-    tracks its link state. A port FAUCET did not know when it connected to the bridge, and that
-    shows up in the config later, never gets flows (FAUCET records only configured ports' state at
-    connect), so leaving pending ports out entirely would strand a container started just as the
-    bridge connected. A pool entry already covering the number stays as it is.
+    When every container that could own such a port would get the same settings on this network
+    (``_newcomer``), the port is configured with them at once: it then forwards by the time the
+    container's process runs, as on Docker's bridge, instead of a reload after it started. When
+    they differ, the port gets no VLAN until Docker says whose it is: FAUCET forwards nothing for
+    it (fail closed), yet knows the port, so it tracks its link state. (A port FAUCET did not know
+    when it connected to the bridge, and that shows up in the config later, never gets flows, so
+    leaving pending ports out entirely would strand a container started as the bridge connected.)
+    A pool entry already covering the number stays as it is.
     """
+    newcomer = _newcomer(work)
     for port in work.pending:
-        if port.ofport not in work.interfaces:
-            endpoint = port.external_ids.get(contract.IFACE_ID, "")[:12]
+        if port.ofport in work.interfaces:
+            continue
+        endpoint = port.external_ids.get(contract.IFACE_ID, "")[:12]
+        if newcomer is None:
             work.interfaces[port.ofport] = {
                 "description": f"pending endpoint {endpoint} (no VLAN until its container runs)"
             }
+            continue
+        settings, starting = newcomer
+        entry: dict[str, Any] = {
+            "description": (
+                f"container {starting.name} ({starting.id[:12]})"
+                if starting is not None and len(work.pending) == 1
+                else f"container starting (endpoint {endpoint})"
+            ),
+            "native_vlan": work.record.vlan,
+        }
+        if settings.acls:
+            entry["acls_in"] = list(settings.acls)
+        if settings.mirror:
+            work.mirrored.append(port.ofport)
+        work.interfaces[port.ofport] = entry
+
+
+def _newcomer(work: _Network) -> tuple[_Settings, Container | None] | None:
+    """The settings a new port on this network gets whoever owns it, or None when that depends on who.
+
+    Docker tells the driver nothing about the container, and lists the endpoint only once the
+    container runs. The owner is one of: a container configured for this network and not running
+    (being started), or a running container not attached to it (being connected). If all of them
+    agree -- the usual case: no labels, or labels that say the same -- the owner's settings are
+    known. A mac_prefix must be applied before the port forwards, so it always waits. With exactly
+    one container being started, that is (almost surely) the owner and names the port; a wrong
+    name is put right at the next pass.
+    """
+    candidates = [
+        c
+        for c in work.containers
+        if (not c.running and work.network_id in c.networks)
+        or (c.running and all(a.network_id != work.network_id for a in c.attachments))
+    ]
+    if not candidates:
+        return None
+    try:
+        found = {_settings(c, work) for c in candidates}
+    except BadValue:
+        return None
+    if len(found) != 1:
+        return None
+    (settings,) = found
+    if settings.mac_prefix:
+        return None
+    starting = [c for c in candidates if not c.running]
+    return settings, starting[0] if len(starting) == 1 else None
 
 
 def _local(work: _Network) -> None:

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 DRIVER_NAME = "ovs"
 RELEVANT = {
-    "container": {"start", "die", "destroy", "update", "rename"},
+    "container": {"create", "start", "die", "destroy", "update", "rename"},
     "network": {"connect", "disconnect", "create", "destroy"},
 }
 
@@ -52,8 +52,13 @@ class DockerSource:
         api = self.client.api
         networks = tuple(Network(n["Id"], n["Name"]) for n in api.networks(filters={"driver": self.driver_name}))
         ids = {n.id for n in networks}
+        by_name = {n.name: n.id for n in networks}
         containers = []
-        for item in api.containers(filters={"status": "running"}):
+        # All of them: a created container (not running yet) may own a port about to be configured,
+        # and any running one may be connected to a network next (reconciler.desired, _newcomer).
+        for item in api.containers(all=True):
+            running = item.get("State") == "running"
+            listed = (item.get("NetworkSettings") or {}).get("Networks") or {}
             attachments = tuple(
                 Attachment(
                     network_id=settings.get("NetworkID", ""),
@@ -61,12 +66,15 @@ class DockerSource:
                     mac=settings.get("MacAddress", ""),
                     ipv4=settings.get("IPAddress", ""),
                 )
-                for settings in ((item.get("NetworkSettings") or {}).get("Networks") or {}).values()
-                if settings.get("NetworkID") in ids and settings.get("EndpointID")
+                for settings in listed.values()
+                if running and settings.get("NetworkID") in ids and settings.get("EndpointID")
             )
-            if attachments:
+            member_of = {(settings or {}).get("NetworkID") or by_name.get(key, "") for key, settings in listed.items()}
+            member_of &= ids
+            if running or member_of:
                 name = (item.get("Names") or ["/" + item["Id"][:12]])[0].lstrip("/")
-                containers.append(Container(item["Id"], name, dict(item.get("Labels") or {}), attachments))
+                labels = dict(item.get("Labels") or {})
+                containers.append(Container(item["Id"], name, labels, attachments, running, tuple(sorted(member_of))))
         return DockerSnapshot(networks, tuple(sorted(containers, key=lambda c: c.id)))
 
     def pid(self, container_id: str) -> int:

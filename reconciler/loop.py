@@ -147,6 +147,7 @@ class Reconciler:
         self._recheck: threading.Timer | None = None
         self._dirty = threading.Event()
         self._last_kick = float("-inf")
+        self._held = False  # the last pass held a reload back for the pacer
         self._stop = threading.Event()
 
     def kick(self, reason: str = "") -> None:
@@ -166,9 +167,10 @@ class Reconciler:
             self._dirty.wait(self.resync_seconds)
             if self._stop.is_set():
                 return
-            # Let a burst of hints gather into one pass, and space reloads out (ReloadPacer).
+            # Let a burst of hints gather into one pass. Once a pass had to hold a reload back
+            # (ReloadPacer), the next one waits for the pacer: hints meanwhile only move it.
             self._stop.wait(self.settle_seconds)
-            while not self._stop.is_set():
+            while self._held and not self._stop.is_set():
                 delay = self.pacer.delay(time.monotonic(), self._last_kick)
                 if delay <= 0:
                     break
@@ -186,7 +188,7 @@ class Reconciler:
                 self._dirty.set()
 
     def run_pass(self) -> str:
-        """One level-triggered pass; returns what it did (noop, reload, unconfirmed, rejected)."""
+        """One level-triggered pass; returns what it did (noop, reload, unconfirmed, rejected, held)."""
         try:
             result = self._pass()
             if result in ("noop", "reload"):
@@ -214,6 +216,7 @@ class Reconciler:
 
     def _pass(self) -> str:
         started = time.monotonic()
+        self._held = False
         operator_text = _read(self.config_path)
         operator = operator_view([operator_text, *_read_included(self.config_path, operator_text)])
         ovs = self.io.ovs_snapshot()
@@ -242,6 +245,15 @@ class Reconciler:
                 return "rejected"
             self.metrics.config_invalid.set(0)
             self.status.rejected = ""
+        # Only a pass with something to reload consults the pacer: hints that change nothing (other
+        # drivers' containers, OVS statistics) must not make a lone change look like a burst.
+        self._held = self.pacer.delay(time.monotonic(), self._last_kick) > 0
+        if self._held:
+            self._dirty.set()
+            self.metrics.pass_seconds.observe(time.monotonic() - started)
+            self.metrics.passes.labels("held").inc()
+            return "held"
+        if current != candidate or not include_ok:
             self.io.write(self.generated_path, candidate)
             if not include_ok:
                 self.io.write(self.config_path, with_include(operator_text))

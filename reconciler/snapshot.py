@@ -52,6 +52,10 @@ class Container:
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
     attachments: tuple[Attachment, ...] = ()
+    """Endpoints Docker reports (running containers only)."""
+    running: bool = True
+    networks: tuple[str, ...] = ()
+    """IDs of the dovecote networks it is configured for, attached or not (a created container's)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class Network:
 
 @dataclass(frozen=True)
 class DockerSnapshot:
-    """Running containers and the networks of the ``ovs`` driver."""
+    """The networks of the ``ovs`` driver; running containers, and others configured for those networks."""
 
     networks: tuple[Network, ...] = ()
     containers: tuple[Container, ...] = ()

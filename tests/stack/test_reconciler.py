@@ -45,6 +45,29 @@ def test_two_networks_get_two_dps(stack: Stack, make: Factory) -> None:
     assert len(links) == 1, links
 
 
+def test_a_starting_containers_port_is_configured_once_with_its_vlan(stack: Stack, make: Factory) -> None:
+    """Without a pool, the new port forwards from its first reload, as on Docker's bridge.
+
+    The reconciler configures the port of a container being started as soon as the driver adds it
+    to OVS, with the settings its labels give (reconciler.desired._newcomer), rather than first with
+    no VLAN and again once Docker reports the container running, a second later (a lost first ARP).
+    """
+    net = make.network(mode="nat")
+    peer = make.container(net.name, "--label", "dovesnap.faucet.portacl=allow-all")
+    _loaded_port(stack, peer, net.name)
+    assert stack.reconciler is not None
+    offset = stack.reconciler.log.stat().st_size
+    new = make.container(net.name, "--label", "dovesnap.faucet.portacl=allow-all")
+    number = ofport(endpoint_port(new, net.name))
+    assert _loaded_port(stack, new, net.name)["acls_in"] == ["allow-all"]
+    with open(stack.reconciler.log, encoding="utf-8", errors="replace") as handle:
+        handle.seek(offset)
+        writes = [line for line in handle if "config written" in line and f"'{number} " in line]
+    assert writes, f"no config write for port {number} in the reconciler's log"
+    assert f"'{number} container {new.name} (" in writes[0], writes[0]
+    wait_until(lambda: new.pings(peer.ip(net.name)), 30, "the new container to ping its peer")
+
+
 def test_portacl_allow_and_deny(stack: Stack, make: Factory) -> None:
     net = make.network("-o", "ovs.bridge.default_acl=allow-all", mode="nat")
     allowed = make.container(net.name, "--label", "dovesnap.faucet.portacl=allow-all")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from dovecote import contract
 from reconciler.desired import acl_list, desired_config, resolve_for_network
 from reconciler.render import load_yaml, render_generated
-from reconciler.snapshot import OperatorConfig, OvsSnapshot
+from reconciler.snapshot import Container, OperatorConfig, OvsSnapshot
 from tests.unit.fixtures import NET_ID, bridge, container, container_port, docker, host_port
 
 OPERATOR = OperatorConfig(dp_names=frozenset({"switch1"}), acl_names=frozenset({"allow-all", "deny-all", "web"}))
@@ -236,3 +236,37 @@ def test_desired_opstatus_reconf_off_only_on_big_bridges() -> None:
     big = OvsSnapshot((bridge(ports=tuple(container_port(e, i + 1) for i, e in enumerate(endpoints))),))
     dp = _dp(big, docker(*(container(f"c{i}", e) for i, e in enumerate(endpoints))))
     assert all(dp["interfaces"][i + 1]["opstatus_reconf"] is False for i in range(len(endpoints)))
+
+
+def _created(name: str, **labels: str) -> Container:
+    """A container Docker has created for the network but not started: no endpoint listed yet."""
+    return Container((name.encode().hex() + "e" * 64)[:64], name, labels, (), running=False, networks=(NET_ID,))
+
+
+def _pending_entry(*containers: Container) -> dict:
+    ovs = OvsSnapshot((bridge(ports=(container_port("e1" * 32, 1),)),))
+    return _dp(ovs, docker(*containers))["interfaces"][1]
+
+
+def test_a_starting_container_port_is_configured_before_it_runs_when_its_settings_are_known() -> None:
+    entry = _pending_entry(_created("web", **{"dovesnap.faucet.portacl": "web"}))
+    assert entry["native_vlan"] == 100 and entry["acls_in"] == ["web"]
+    assert entry["description"].startswith("container web (")  # the same entry as once it runs
+
+
+def test_a_starting_port_waits_when_its_owner_is_ambiguous() -> None:
+    two_starting = _pending_entry(_created("a", **{"dovesnap.faucet.portacl": "web"}), _created("b"))
+    assert "native_vlan" not in two_starting
+    # a running container not on the network may be the one being connected
+    connecting = Container("c" * 64, "other", {"dovesnap.faucet.portacl": "web"}, ())
+    assert "native_vlan" not in _pending_entry(_created("a"), connecting)
+    # a MAC prefix must be set before the port forwards
+    assert "native_vlan" not in _pending_entry(_created("a", **{"dovesnap.faucet.mac_prefix": "0e"}))
+    # a bad label anywhere among the candidates: wait, and let the owner's problem be reported later
+    assert "native_vlan" not in _pending_entry(_created("a", **{"dovesnap.faucet.portacl": "nosuch"}))
+
+
+def test_starting_ports_that_agree_are_configured_without_a_name() -> None:
+    entry = _pending_entry(_created("a"), _created("b"), Container("c" * 64, "other", {}, ()))
+    assert entry["native_vlan"] == 100 and "acls_in" not in entry
+    assert entry["description"].startswith("container starting (endpoint ")

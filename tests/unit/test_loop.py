@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,44 @@ def test_loop_coalesces_a_burst_of_kicks_into_few_passes(tmp_path: Path) -> None
     thread.join(20)
     assert not thread.is_alive()
     assert len(passes) == 2  # the first pass, then exactly one more for the whole burst
+
+
+def test_loop_holds_reloads_for_the_pacer_but_passes_that_change_nothing_do_not_count(tmp_path: Path) -> None:
+    """After a sustained burst, hints that change nothing must not make the next lone change wait.
+
+    (They did when the loop consulted the pacer before every pass: a Docker event of another
+    driver's container consumed the "quiet since the last reload" reset, and a lone container
+    start then waited 3 s for the burst's straggler rule.)
+    """
+    ports = [container_port("e1" * 32, 1)]
+    containers = [container("web", "e1" * 32)]
+    config = tmp_path / "faucet.yaml"
+    config.write_text(OPERATOR.read_text())
+    faucet = FakeFaucet(tmp_path / GENERATED_NAME)
+    io = Io(
+        ovs_snapshot=lambda: OvsSnapshot((bridge(ports=tuple(ports)),)),
+        docker_snapshot=lambda: docker(*containers),
+        validate=validate,
+        signal=faucet.signal,
+        faucet_state=faucet.state,
+    )
+    reconciler = Reconciler(str(config), io, reload_timeout=2)
+    assert reconciler.run_pass() == "reload"
+    pacer = reconciler.pacer
+    pacer.interval = pacer.cap  # a sustained burst ended with a reload 4 s ago
+    pacer.reloaded(time.monotonic() - 4.0)
+    for _ in range(3):
+        reconciler.kick("an event that changes nothing")
+        assert reconciler.run_pass() == "noop"
+    ports.append(container_port("e2" * 32, 2))
+    containers.append(container("db", "e2" * 32))
+    reconciler.kick("a container started")
+    assert reconciler.run_pass() == "reload"  # a lone change: at once
+    assert faucet.signals == 2 and pacer.interval == pacer.base
+    containers.pop()
+    reconciler.kick("it stopped again at once")
+    assert reconciler.run_pass() == "held"  # within `base` of the last reload: held, not written
+    assert faucet.signals == 2 and "container db" in (tmp_path / GENERATED_NAME).read_text()
 
 
 def test_validate_accepts_good_and_reports_faucet_reason(tmp_path: Path) -> None:
