@@ -385,6 +385,8 @@ def _pending(work: _Network) -> None:
             }
             continue
         settings, starting = newcomer
+        # Never `opstatus_reconf: false` here, even on a big bridge: the link comes up after this
+        # entry is loaded, and FAUCET would ignore that. The running container's entry adds it.
         entry: dict[str, Any] = {
             "description": (
                 f"container {starting.name} ({starting.id[:12]})"

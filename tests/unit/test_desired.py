@@ -236,6 +236,12 @@ def test_desired_opstatus_reconf_off_only_on_big_bridges() -> None:
     big = OvsSnapshot((bridge(ports=tuple(container_port(e, i + 1) for i, e in enumerate(endpoints))),))
     dp = _dp(big, docker(*(container(f"c{i}", e) for i, e in enumerate(endpoints))))
     assert all(dp["interfaces"][i + 1]["opstatus_reconf"] is False for i in range(len(endpoints)))
+    # a starting container's port (not running yet) must follow its link-up, which comes later
+    starting = Container("f" * 64, "new", {}, (), running=False, networks=(NET_ID,))
+    grown = OvsSnapshot((bridge(ports=(*big.bridges[0].ports, container_port("ff" * 32, len(endpoints) + 1))),))
+    dp = _dp(grown, docker(*(container(f"c{i}", e) for i, e in enumerate(endpoints)), starting))
+    entry = dp["interfaces"][len(endpoints) + 1]
+    assert entry["native_vlan"] == 100 and "opstatus_reconf" not in entry
 
 
 def _created(name: str, **labels: str) -> Container:
