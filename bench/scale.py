@@ -45,20 +45,26 @@ def controller_state(bridge: str) -> dict[str, Any]:
 
 
 def set_max_hosts(bench: BenchStack, max_hosts: int) -> None:
-    """Set (0: remove) max_hosts of the operator's VLAN 100: FAUCET learns 255 hosts per VLAN by default.
+    """Set max_hosts of the operator's VLAN 100 (0: FAUCET's default, 256; -1: no operator VLAN 100).
 
-    examples/faucet.yaml, which the bench copies, already sets 1024; this makes the size explicit
-    and lets a run measure FAUCET's default. Round-trip YAML, so the rest of the file stays as it is.
+    examples/faucet.yaml, which the bench copies, already sets 1024; this makes the size explicit,
+    lets a run measure FAUCET's default, and, with -1, the VLAN dovecote generates when the operator
+    defines none. Round-trip YAML, so the rest of the file stays as it is.
     """
     yaml = YAML()  # round-trip
     data = yaml.load(bench.stack.config.read_text())
-    vlans = [v for v in (data.get("vlans") or {}).values() if isinstance(v, dict) and v.get("vid") == 100]
-    if not vlans:
+    vlans = data.get("vlans") or {}
+    names = [n for n, v in vlans.items() if isinstance(v, dict) and v.get("vid") == 100]
+    if not names:
         raise SystemExit("the operator config has no VLAN with vid 100 to set max_hosts on")
-    if max_hosts:
-        vlans[0]["max_hosts"] = max_hosts
+    if max_hosts < 0:
+        del vlans[names[0]]
+        if not vlans:
+            del data["vlans"]
+    elif max_hosts:
+        vlans[names[0]]["max_hosts"] = max_hosts
     else:
-        vlans[0].pop("max_hosts", None)
+        vlans[names[0]].pop("max_hosts", None)
     temp = bench.stack.config.with_suffix(".tmp")
     with open(temp, "w", encoding="utf-8") as handle:
         yaml.dump(data, handle)
@@ -107,7 +113,8 @@ def main() -> None:
         "--vlan-max-hosts",
         type=int,
         default=1024,
-        help="max_hosts of the operator's VLAN 100 in the bench's faucet.yaml (0: FAUCET's default, 255)",
+        help="max_hosts of the operator's VLAN 100 in the bench's faucet.yaml "
+        "(0: FAUCET's default, 256; -1: no operator VLAN, dovecote generates it)",
     )
     parser.add_argument("--driver-name", default="dcbench")
     args = parser.parse_args()
@@ -228,7 +235,9 @@ def main() -> None:
             "steps": steps,
             "held": held,
             "opstatus_reconf_false_ports": opstatus,
-            "vlan_max_hosts": args.vlan_max_hosts or "FAUCET default (255)",
+            "vlan_max_hosts": {-1: "dovecote's generated VLAN", 0: "FAUCET default (256)"}.get(
+                args.vlan_max_hosts, args.vlan_max_hosts
+            ),
         },
     )
 

@@ -26,6 +26,13 @@ LABEL_PREFIXES = ("dovecote.faucet.", "dovesnap.faucet.")
 """Both spellings are accepted; dovecote's wins when a container has both."""
 _ACL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _TRUE = ("true", "1", "yes", "on")
+_FREE_PORT = "preallocated (free)"
+FAUCET_VLAN_MAX_HOSTS = 256
+"""FAUCET's default ``max_hosts`` of a VLAN (faucet/vlan.py)."""
+GENERATED_VLAN_MAX_HOSTS = 4096
+"""``max_hosts`` of the VLANs dovecote defines. FAUCET's default (256 per VLAN per dp) silently
+cuts off every container past the 256th (docs/benchmarks.md §4); 4096 holds a /20 and is far past
+what one FAUCET dp handles. It is fixed: a VLAN change cold-starts every dp on the VLAN."""
 _FALSE = ("false", "0", "no", "off", "")
 
 
@@ -176,7 +183,7 @@ def desired_config(ovs: OvsSnapshot, docker: DockerSnapshot, operator: OperatorC
         for attachment in container.attachments:
             by_endpoint[attachment.endpoint_id] = container
     dps: dict[str, dict[str, Any]] = {}
-    vlans: dict[str, dict[str, Any]] = {}
+    works: list[_Network] = []
     problems: list[Problem] = []
     macs: list[MacChange] = []
     for bridge in sorted(ovs.bridges, key=lambda b: b.record.dpid):
@@ -210,12 +217,15 @@ def desired_config(ovs: OvsSnapshot, docker: DockerSnapshot, operator: OperatorC
             # A dp needs one interface; a LOCAL port with no VLAN keeps the dp (and its flows) in
             # FAUCET's hands while forwarding nothing.
             work.interfaces[contract.LOCAL_PORT] = {"name": "LOCAL", "description": f"bridge {bridge.name} (no VLAN)"}
+        works.append(work)
+    vlans, egress = _network_vlans(works)
+    for work in works:
         dp: dict[str, Any] = {
-            "dp_id": bridge.record.dpid,
-            "description": f"dovecote network {network.name} (bridge {bridge.name}, {bridge.record.mode})",
+            "dp_id": work.record.dpid,
+            "description": f"dovecote network {work.name} (bridge {work.bridge.name}, {work.record.mode})",
             "hardware": "Open vSwitch",
         }
-        if _egress_vlan(work, vlans):
+        if work.dp in egress:
             dp["egress_pipeline"] = True
         dp["interfaces"] = work.interfaces
         dps[work.dp] = dp
@@ -354,7 +364,7 @@ def _pool(work: _Network) -> None:
     number = 1
     while wanted:
         if number not in used and number not in work.interfaces:
-            entry: dict[str, Any] = {"description": "preallocated (free)", "native_vlan": work.record.vlan}
+            entry: dict[str, Any] = {"description": _FREE_PORT, "native_vlan": work.record.vlan}
             if acls:
                 entry["acls_in"] = list(acls)
             work.interfaces[number] = entry
@@ -472,31 +482,63 @@ def _mirror(work: _Network) -> None:
     }
 
 
-def _egress_vlan(work: _Network, vlans: dict[str, dict[str, Any]]) -> bool:
-    """``ovs.bridge.vlan_out_acl``: the network VLAN's egress ACL; True when the dp needs egress."""
-    spec = str(work.option("vlan_out_acl") or "")
-    if not spec:
-        return False
-    vid = work.record.vlan
+def _network_vlans(works: list[_Network]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """The VLANs dovecote defines, and the dps that need FAUCET's egress pipeline.
+
+    A network's VLAN the operator does not define is generated, so that it can hold a big network
+    (``GENERATED_VLAN_MAX_HOSTS``), with ``ovs.bridge.vlan_out_acl`` as its output ACL when every
+    network on the VLAN agrees on one. An operator's VLAN stays theirs: a network that outgrows its
+    ``max_hosts`` is reported, with the fix.
+    """
+    by_vid: dict[int, list[tuple[_Network, list[str] | None]]] = {}
+    for work in works:
+        by_vid.setdefault(work.record.vlan, []).append((work, _vlan_out_acls(work)))
+    vlans: dict[str, dict[str, Any]] = {}
+    egress: set[str] = set()
+    for vid, members in sorted(by_vid.items()):
+        if vid in works[0].operator.vlan_vids:
+            for work, acls in members:
+                _check_operator_vlan(work, vid)
+                if acls:
+                    work.problem(
+                        "ovs.bridge.vlan_out_acl",
+                        f"VLAN {vid} is the operator's ({work.operator.vlan_vids[vid]!r}): set acls_out there instead",
+                    )
+            continue
+        vlan: dict[str, Any] = {"vid": vid, "description": "dovecote networks", "max_hosts": GENERATED_VLAN_MAX_HOSTS}
+        wanted = {tuple(acls or ()) for _, acls in members if acls is not None}
+        if len(wanted) == 1 and () not in wanted:
+            vlan["acls_out"] = list(next(iter(wanted)))
+            egress.update(work.dp for work, _ in members)
+        elif len(wanted) > 1:
+            names = ", ".join(sorted(work.name for work, _ in members))
+            for work, acls in members:
+                if acls:
+                    work.problem(
+                        "ovs.bridge.vlan_out_acl",
+                        f"VLAN {vid} is shared by networks {names}, which differ in vlan_out_acl: none applied",
+                    )
+        vlans[f"dovecote-{vid}"] = vlan
+    return vlans, egress
+
+
+def _vlan_out_acls(work: _Network) -> list[str] | None:
+    """``ovs.bridge.vlan_out_acl`` of one network ([] when unset), or None when it is bad (reported)."""
     try:
-        acls = acl_list(spec, work.name, work.operator.acl_names)
+        return acl_list(str(work.option("vlan_out_acl") or ""), work.name, work.operator.acl_names)
     except BadValue as exc:
         work.problem("ovs.bridge.vlan_out_acl", str(exc))
-        return False
-    if not acls:
-        return False
-    if vid in work.operator.vlan_vids:
+        return None
+
+
+def _check_operator_vlan(work: _Network, vid: int) -> None:
+    limit = work.operator.vlan_max_hosts.get(vid, FAUCET_VLAN_MAX_HOSTS)
+    hosts = sum(
+        1 for e in work.interfaces.values() if e.get("native_vlan") == vid and e.get("description") != _FREE_PORT
+    )
+    if limit and hosts > limit:
         work.problem(
-            "ovs.bridge.vlan_out_acl",
-            f"VLAN {vid} is the operator's ({work.operator.vlan_vids[vid]!r}): set acls_out there instead",
+            f"VLAN {vid}",
+            f"{hosts} ports but the operator's VLAN {work.operator.vlan_vids[vid]!r} has max_hosts {limit}: FAUCET "
+            "drops traffic from hosts past that; raise max_hosts (0: no limit) in the FAUCET config",
         )
-        return False
-    name = f"dovecote-{vid}"
-    existing = vlans.get(name)
-    if existing is not None and existing["acls_out"] != acls:
-        work.problem(
-            "ovs.bridge.vlan_out_acl", f"VLAN {vid} already has egress ACLs {existing['acls_out']} from another network"
-        )
-        return False
-    vlans[name] = {"vid": vid, "description": "dovecote network VLAN with egress ACL", "acls_out": acls}
-    return True

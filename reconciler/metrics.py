@@ -33,7 +33,9 @@ class Metrics:
         self.ports = Gauge(
             "dovecote_ports_managed", "FAUCET interfaces dovecote generates, per network", ["network"], registry=r
         )
-        self.problems = Gauge("dovecote_port_problems", "Ports left out because of bad input", registry=r)
+        self.problems = Gauge(
+            "dovecote_port_problems", "Problems reported: ports left out, settings ignored", registry=r
+        )
         self.nudges = Counter(
             "dovecote_port_nudges",
             "Links flapped because FAUCET had not seen a configured, up port come up",

@@ -80,6 +80,7 @@ def operator_view(texts: Sequence[str | None]) -> OperatorConfig:
     dp_ids: set[int] = set()
     acl_names: set[str] | None = set()
     vlan_vids: dict[int, str] = {}
+    vlan_max_hosts: dict[int, int] = {}
     for text in texts:
         if text is None:
             acl_names = None
@@ -101,11 +102,14 @@ def operator_view(texts: Sequence[str | None]) -> OperatorConfig:
                 vid = body.get("vid", name) if isinstance(body, dict) else name
                 if isinstance(vid, int):
                     vlan_vids[vid] = str(name)
+                    if isinstance(body, dict) and isinstance(body.get("max_hosts"), int):
+                        vlan_max_hosts[vid] = body["max_hosts"]
     return OperatorConfig(
         dp_names=frozenset(dp_names),
         dp_ids=frozenset(dp_ids),
         acl_names=None if acl_names is None else frozenset(acl_names),
         vlan_vids=vlan_vids,
+        vlan_max_hosts=vlan_max_hosts,
     )
 
 

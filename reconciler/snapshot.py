@@ -83,3 +83,5 @@ class OperatorConfig:
     """dp_ids of the operator's own dps (a network must not reuse one)."""
     vlan_vids: Mapping[int, str] = field(default_factory=dict)
     """The operator's VLANs by vid (dovecote must not define a second VLAN with the same vid)."""
+    vlan_max_hosts: Mapping[int, int] = field(default_factory=dict)
+    """``max_hosts`` of the operator's VLANs that set it, by vid."""

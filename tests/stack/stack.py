@@ -206,11 +206,13 @@ class Stack:
         metrics = self.faucet_metrics() or {}
         return metrics.get("faucet_config_reload_requests_total", 0.0)
 
-    def generated_dps(self) -> dict[str, Any]:
+    def generated_doc(self) -> dict[str, Any]:
         if not self.generated.exists():
             return {}
-        data = YAML(typ="safe", pure=True).load(self.generated.read_text()) or {}
-        return data.get("dps") or {}
+        return YAML(typ="safe", pure=True).load(self.generated.read_text()) or {}
+
+    def generated_dps(self) -> dict[str, Any]:
+        return self.generated_doc().get("dps") or {}
 
     def loaded_hashes(self) -> str:
         text = _fetch(f"http://127.0.0.1:{self.faucet_prom_port}/metrics") or ""

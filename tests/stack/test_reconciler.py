@@ -281,6 +281,34 @@ def test_vlan_out_acl_filters_egress(stack: Stack, make: Factory) -> None:
     assert not a.pings(b.ip(net.name), count=3, wait=1)
 
 
+def test_a_network_vlan_the_operator_does_not_define_is_generated_to_hold_big_networks(
+    stack: Stack, make: Factory
+) -> None:
+    """Left implicit, FAUCET's VLAN learns 256 hosts and drops the rest (docs/benchmarks.md §4)."""
+    import random
+
+    from reconciler.desired import GENERATED_VLAN_MAX_HOSTS
+
+    vlan = random.randint(3001, 4000)
+    net = make.network("-o", f"ovs.bridge.vlan={vlan}", mode="flat")
+    a, b = make.container(net.name), make.container(net.name)
+    _loaded_port(stack, a, net.name)
+    _loaded_port(stack, b, net.name)
+    vlans = stack.generated_doc().get("vlans") or {}
+    assert vlans[f"dovecote-{vlan}"] == {
+        "vid": vlan,
+        "description": "dovecote networks",
+        "max_hosts": GENERATED_VLAN_MAX_HOSTS,
+    }
+    wait_until(lambda: a.pings(b.ip(net.name)), 30, "the containers to ping on the generated VLAN")
+
+    def learned() -> float:
+        metrics = stack.faucet_metrics() or {}
+        return sum(v for k, v in metrics.items() if k.startswith("vlan_hosts_learned{") and f'vlan="{vlan}"' in k)
+
+    wait_until(lambda: learned() >= 2, 30, f"FAUCET to learn both containers on VLAN {vlan}")
+
+
 def test_reconciler_metrics(stack: Stack, make: Factory) -> None:
     net = make.network(mode="nat")
     c = make.container(net.name)

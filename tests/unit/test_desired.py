@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dovecote import contract
-from reconciler.desired import acl_list, desired_config, resolve_for_network
+from reconciler.desired import GENERATED_VLAN_MAX_HOSTS, acl_list, desired_config, resolve_for_network
 from reconciler.render import load_yaml, render_generated
 from reconciler.snapshot import Container, OperatorConfig, OvsSnapshot
 from tests.unit.fixtures import NET_ID, bridge, container, container_port, docker, host_port
@@ -145,12 +145,61 @@ def test_desired_mirror_label_needs_the_lbport() -> None:
 def test_desired_vlan_out_acl_defines_vlan_and_egress_pipeline() -> None:
     config = desired_config(OvsSnapshot((bridge(vlan_out_acl="web"),)), docker(), OPERATOR)
     assert config.vlans == {
-        "dovecote-100": {"vid": 100, "description": "dovecote network VLAN with egress ACL", "acls_out": ["web"]}
+        "dovecote-100": {
+            "vid": 100,
+            "description": "dovecote networks",
+            "max_hosts": GENERATED_VLAN_MAX_HOSTS,
+            "acls_out": ["web"],
+        }
     }
     assert config.dps["mynet"]["egress_pipeline"] is True
     operator_owns_vlan = OperatorConfig(acl_names=frozenset({"web"}), vlan_vids={100: "containers"})
     config = desired_config(OvsSnapshot((bridge(vlan_out_acl="web"),)), docker(), operator_owns_vlan)
     assert config.vlans == {} and "containers" in config.problems[0].reason
+    assert "egress_pipeline" not in config.dps["mynet"]
+
+
+def test_desired_generates_a_vlan_that_holds_big_networks_unless_the_operator_has_it() -> None:
+    """FAUCET's implicit VLAN learns 256 hosts and drops the rest: a network's VLAN is always defined."""
+    config = desired_config(OvsSnapshot((bridge(vlan=300),)), docker(), OPERATOR)
+    assert config.vlans == {
+        "dovecote-300": {"vid": 300, "description": "dovecote networks", "max_hosts": GENERATED_VLAN_MAX_HOSTS}
+    }
+    assert config.problems == () and "egress_pipeline" not in config.dps["mynet"]
+    theirs = OperatorConfig(acl_names=frozenset(), vlan_vids={300: "office"})
+    assert desired_config(OvsSnapshot((bridge(vlan=300),)), docker(), theirs).vlans == {}
+
+
+def test_desired_networks_sharing_a_vlan_must_agree_on_its_egress_acl() -> None:
+    second = "b" * 64
+    ovs = OvsSnapshot((bridge(vlan_out_acl="web"), bridge(second, dpid=2)))
+    snap = docker(networks=((NET_ID, "mynet"), (second, "other")))
+    config = desired_config(ovs, snap, OPERATOR)
+    assert "acls_out" not in config.vlans["dovecote-100"]
+    assert all("egress_pipeline" not in dp for dp in config.dps.values())
+    assert [(p.network, p.subject) for p in config.problems] == [("mynet", "ovs.bridge.vlan_out_acl")]
+    assert "mynet, other" in config.problems[0].reason
+    agreeing = OvsSnapshot((bridge(vlan_out_acl="web"), bridge(second, dpid=2, vlan_out_acl="web")))
+    config = desired_config(agreeing, snap, OPERATOR)
+    assert config.vlans["dovecote-100"]["acls_out"] == ["web"] and config.problems == ()
+    assert all(dp["egress_pipeline"] is True for dp in config.dps.values())
+
+
+def test_desired_reports_a_network_that_outgrows_the_operators_vlan() -> None:
+    ports = tuple(container_port(f"{i:02d}" * 32, i) for i in range(1, 4))
+    snap = docker(*(container(f"c{i}", f"{i:02d}" * 32) for i in range(1, 4)))
+    ovs = OvsSnapshot((bridge(preallocate_ports=5, ports=ports),))
+
+    def problems(limit: int | None = None) -> list[str]:
+        max_hosts = {} if limit is None else {100: limit}
+        operator = OperatorConfig(acl_names=frozenset(), vlan_vids={100: "office"}, vlan_max_hosts=max_hosts)
+        return [str(p) for p in desired_config(ovs, snap, operator).problems]
+
+    assert problems() == []  # FAUCET's default, 256: three containers and the gateway fit
+    assert problems(4) == []  # free pool ports hold no hosts
+    (reported,) = problems(3)
+    assert "4 ports" in reported and "'office' has max_hosts 3" in reported and "raise max_hosts" in reported
+    assert problems(0) == []  # 0: no limit
 
 
 def test_acl_list_rejects_bad_names() -> None:

@@ -7,7 +7,8 @@ from reconciler.render import GENERATED_NAME, has_include, operator_view, render
 OPERATOR = """\
 # my switches
 vlans:
-  office: {vid: 100}   # the office
+  office: {vid: 100, max_hosts: 1024}   # the office
+  lab: {vid: 200}
 acls:
   web:
     - rule: {actions: {allow: 1}}
@@ -56,7 +57,8 @@ def test_operator_view_collects_names_across_files() -> None:
     view = operator_view([OPERATOR, "acls:\n  extra:\n    - rule: {actions: {allow: 0}}\n"])
     assert view.dp_names == frozenset({"sw1"})
     assert view.acl_names == frozenset({"web", "extra"})
-    assert view.vlan_vids == {100: "office"}
+    assert view.vlan_vids == {100: "office", 200: "lab"}
+    assert view.vlan_max_hosts == {100: 1024}  # lab has FAUCET's default
     assert operator_view([OPERATOR, None]).acl_names is None
 
 
