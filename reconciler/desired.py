@@ -26,6 +26,7 @@ LABEL_PREFIXES = ("dovecote.faucet.", "dovesnap.faucet.")
 """Both spellings are accepted; dovecote's wins when a container has both."""
 _ACL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off", "")
 _FREE_PORT = "preallocated (free)"
 FAUCET_VLAN_MAX_HOSTS = 256
 """FAUCET's default ``max_hosts`` of a VLAN (faucet/vlan.py)."""
@@ -33,7 +34,6 @@ GENERATED_VLAN_MAX_HOSTS = 4096
 """``max_hosts`` of the VLANs dovecote defines. FAUCET's default (256 per VLAN per dp) silently
 cuts off every container past the 256th (docs/benchmarks.md §4); 4096 holds a /20 and is far past
 what one FAUCET dp handles. It is fixed: a VLAN change cold-starts every dp on the VLAN."""
-_FALSE = ("false", "0", "no", "off", "")
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ def desired_config(ovs: OvsSnapshot, docker: DockerSnapshot, operator: OperatorC
             # FAUCET's hands while forwarding nothing.
             work.interfaces[contract.LOCAL_PORT] = {"name": "LOCAL", "description": f"bridge {bridge.name} (no VLAN)"}
         works.append(work)
-    vlans, egress = _network_vlans(works)
+    vlans, egress = _network_vlans(works, operator)
     for work in works:
         dp: dict[str, Any] = {
             "dp_id": work.record.dpid,
@@ -482,7 +482,7 @@ def _mirror(work: _Network) -> None:
     }
 
 
-def _network_vlans(works: list[_Network]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+def _network_vlans(works: list[_Network], operator: OperatorConfig) -> tuple[dict[str, dict[str, Any]], set[str]]:
     """The VLANs dovecote defines, and the dps that need FAUCET's egress pipeline.
 
     A network's VLAN the operator does not define is generated, so that it can hold a big network
@@ -496,13 +496,13 @@ def _network_vlans(works: list[_Network]) -> tuple[dict[str, dict[str, Any]], se
     vlans: dict[str, dict[str, Any]] = {}
     egress: set[str] = set()
     for vid, members in sorted(by_vid.items()):
-        if vid in works[0].operator.vlan_vids:
+        if vid in operator.vlan_vids:
             for work, acls in members:
                 _check_operator_vlan(work, vid)
                 if acls:
                     work.problem(
                         "ovs.bridge.vlan_out_acl",
-                        f"VLAN {vid} is the operator's ({work.operator.vlan_vids[vid]!r}): set acls_out there instead",
+                        f"VLAN {vid} is the operator's ({operator.vlan_vids[vid]!r}): set acls_out there instead",
                     )
             continue
         vlan: dict[str, Any] = {"vid": vid, "description": "dovecote networks", "max_hosts": GENERATED_VLAN_MAX_HOSTS}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -270,8 +271,6 @@ def test_mirror_label_copies_traffic_to_the_lbport(stack: Stack, make: Factory) 
 
 
 def test_vlan_out_acl_filters_egress(stack: Stack, make: Factory) -> None:
-    import random
-
     vlan = random.randint(1000, 3000)
     net = make.network("-o", f"ovs.bridge.vlan={vlan}", "-o", "ovs.bridge.vlan_out_acl=deny-all", mode="flat")
     a, b = make.container(net.name), make.container(net.name)
@@ -285,8 +284,6 @@ def test_a_network_vlan_the_operator_does_not_define_is_generated_to_hold_big_ne
     stack: Stack, make: Factory
 ) -> None:
     """Left implicit, FAUCET's VLAN learns 256 hosts and drops the rest (docs/benchmarks.md §4)."""
-    import random
-
     from reconciler.desired import GENERATED_VLAN_MAX_HOSTS
 
     vlan = random.randint(3001, 4000)
