@@ -203,8 +203,14 @@ class Stack:
         return _scrape(f"http://127.0.0.1:{self.metrics_port}/metrics")
 
     def reloads(self) -> float:
-        metrics = self.faucet_metrics() or {}
-        return metrics.get("faucet_config_reload_requests_total", 0.0)
+        """FAUCET's reload counter. A scrape that fails (FAUCET busy) is retried, never read as 0:
+        a 0 on both sides of a measurement would make a reload bound pass without measuring."""
+        metrics = wait_until(
+            lambda: (m := self.faucet_metrics()) and "faucet_config_reload_requests_total" in m and m,
+            30,
+            "FAUCET's metrics (faucet_config_reload_requests_total)",
+        )
+        return metrics["faucet_config_reload_requests_total"]
 
     def generated_doc(self) -> dict[str, Any]:
         if not self.generated.exists():
