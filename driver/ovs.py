@@ -166,6 +166,8 @@ class Ovs:
 
     def port_bridge(self, port: str) -> str | None:
         """The bridge holding a port, or None."""
+        if self.find_interface(port) is None:
+            return None  # asked first: ovsdbapp logs "no such interface" at ERROR level
         try:
             return self._api.iface_to_br(port).execute(check_error=True)
         except Exception:  # noqa: BLE001 - "no such interface" is the normal negative answer

@@ -8,11 +8,11 @@ VENV=${DOVECOTE_VENV:-/opt/dovecote/venv}
 "$HERE/scripts/provision.sh"
 cd "$HERE"
 "$VENV/bin/ruff" check .
-# -rP --show-capture=stdout: the numbers tests print (burst reload count, build time, image sizes)
-# appear in the CI log even when everything passes.
-"$VENV/bin/python" -m pytest -v -rP --show-capture=stdout --ignore=tests/compose "$@" tests
+# The numbers tests measure (burst reload count, build time, image sizes) and, on a failure, the
+# host's state are printed at the end of each run (tests/conftest.py).
+"$VENV/bin/python" -m pytest -v --ignore=tests/compose "$@" tests
 # The compose stack takes the `ovs` plugin name and stops host OVS while it runs (two userspace
 # vswitchds cannot share a host), so it runs alone, after everything else, on full runs only.
 if [ $# -eq 0 ]; then
-  "$VENV/bin/python" -m pytest -v -rP --show-capture=stdout tests/compose
+  "$VENV/bin/python" -m pytest -v tests/compose
 fi

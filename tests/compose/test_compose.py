@@ -23,7 +23,7 @@ import re
 import shlex
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,16 +181,15 @@ def compose() -> Iterator[Compose]:
         assert result.returncode == 0, result.stderr
 
 
-def test_compose_quick_start_walkthrough_down_and_up(compose: Compose, record_property: Any) -> None:
+def test_compose_quick_start_walkthrough_down_and_up(compose: Compose, measure: Callable[[str], None]) -> None:
     build_seconds = run_quick_start(compose.env)
-    record_property("quick_start_seconds", round(build_seconds))
-    print(f"quick start (build and up) took {build_seconds:.0f} s")
+    measure(f"quick start (build and up) took {build_seconds:.0f} s")
     compose.wait_healthy()
     ps = run("docker", "ps", "--format", "{{.Names}}").stdout.split()
     assert {compose.container(s) for s in SERVICES} <= set(ps)
     for service in ("ovs", "faucet", "dovecote", "prometheus"):
         size = run("docker", "image", "inspect", "-f", "{{.Size}}", f"dovecote/{service}:latest").stdout.strip()
-        print(f"image dovecote/{service}: {int(size) / 1e6:.0f} MB")
+        measure(f"image dovecote/{service}: {int(size) / 1e6:.0f} MB")
     assert "127.0.0.1:" in run("docker", "port", compose.container("faucet"), "6653").stdout
 
     make = Factory(compose)  # type: ignore[arg-type]

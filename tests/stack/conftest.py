@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.report import DIAGNOSTICS
 from tests.stack.stack import Factory, Stack, new_workdir, remove_workdir, run
 
 _STACK: Stack | None = None
@@ -56,9 +57,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     """On failure, attach the tails of the daemons' logs to the report."""
     report = yield
     if report.failed and _STACK is not None:
-        for name in ("driver.log", "reconciler.log", "faucet.log"):
+        for name, count in (("driver.log", 30), ("reconciler.log", 20), ("faucet.log", 10)):
             path = _STACK.logdir / name
             if path.exists():
-                lines = path.read_text(errors="replace").splitlines()[-40:]
-                report.sections.append((f"{name} (last 40 lines)", "\n".join(lines)))
+                lines = path.read_text(errors="replace").splitlines()[-count:]
+                report.sections.append((f"{name} (last {count} lines)", "\n".join(lines)))
+        if not DIAGNOSTICS:
+            DIAGNOSTICS.extend(_host_state(_STACK, item.name))
     return report
+
+
+def _host_state(stack: Stack, test: str) -> list[str]:
+    """What a CI log needs to tell a broken host from a broken driver, printed at the end of the run."""
+    lines = [f"first failure: {test}"]
+    ps = run("ps", "-eo", "pid,lstart,args", check=False).stdout.splitlines()
+    daemons = ("ovsdb-server", "ovs-vswitchd", "dockerd", "dovecote", "faucet")
+    lines += [p[:160] for p in ps if any(k in p for k in daemons)]
+    lines.append("kernel openvswitch module: " + ("yes" if os.path.isdir("/sys/module/openvswitch") else "no"))
+    lines.append("bridges: " + " ".join(run("ovs-vsctl", "--timeout=5", "list-br", check=False).stdout.split()))
+    path = stack.logdir / "driver.log"
+    if path.exists():
+        notable = [x for x in path.read_text(errors="replace").splitlines() if " DEBUG " not in x]
+        lines += ["driver.log without DEBUG (last 25):", *notable[-25:]]
+    return lines

@@ -7,9 +7,8 @@ import os
 import random
 import signal
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-
-import pytest
 
 from tests.stack.stack import (
     Container,
@@ -145,7 +144,7 @@ def _start_many(make: Factory, network: str, count: int) -> list[Container]:
 
 
 def test_burst_of_30_containers_has_bounded_reloads(
-    stack: Stack, make: Factory, capsys: pytest.CaptureFixture[str]
+    stack: Stack, make: Factory, measure: Callable[[str], None]
 ) -> None:
     net = make.network(mode="nat")
     stack.wait_port_loaded(net.dp, LOCAL)
@@ -162,11 +161,10 @@ def test_burst_of_30_containers_has_bounded_reloads(
     )
     converged = time.monotonic()
     reloads = stack.reloads() - before
-    with capsys.disabled():
-        print(
-            f"\nburst of 30: started in {last_start - started:.1f} s, all loaded {converged - last_start:.1f} s "
-            f"after the last start, {reloads:.0f} FAUCET reloads"
-        )
+    measure(
+        f"burst of 30: started in {last_start - started:.1f} s, all loaded {converged - last_start:.1f} s "
+        f"after the last start, {reloads:.0f} FAUCET reloads"
+    )
     # one reload per min-reload-interval (1 s) at most, plus the first and the last
     assert reloads <= (converged - started) / 1.0 + 2
     assert reloads < 30
