@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,22 @@ from tests.report import DIAGNOSTICS
 from tests.stack.stack import Factory, Stack, new_workdir, remove_workdir, run
 
 _STACK: Stack | None = None
+
+
+def _remove_leftover_compose_stack() -> None:
+    """A dovecote compose stack left on this host (``restart: unless-stopped`` brings it back with
+    dockerd) serves the ``ovs`` plugin socket with its own Open vSwitch: every network a test made
+    would go there, out of sight of the host OVS. The suite needs both to itself."""
+    listing = run("docker", "ps", "-a", "--format", "{{.ID}} {{.Image}} {{.Names}}").stdout
+    rows = [line.split() for line in listing.splitlines()]
+    leftovers = [r for r in rows if len(r) == 3 and r[1].startswith("dovecote/")]
+    if leftovers:
+        warnings.warn(
+            "removed the containers of a dovecote compose stack left on this host: "
+            + " ".join(r[2] for r in leftovers),
+            stacklevel=1,
+        )
+        run("docker", "rm", "-f", *[r[0] for r in leftovers])
 
 
 def _require_services() -> None:
@@ -23,6 +40,7 @@ def _require_services() -> None:
         problems.append("the busybox:latest image is missing")
     if problems:
         pytest.fail("; ".join(problems) + ": run scripts/provision.sh first", pytrace=False)
+    _remove_leftover_compose_stack()
 
 
 @pytest.fixture(scope="session")

@@ -186,8 +186,21 @@ class Stack:
         ]  # fmt: skip
 
     def start_driver(self) -> None:
-        assert self.driver is not None
-        self.driver.start()
+        """Start the driver and wait until *it* serves the socket: another driver answering there
+        (a leftover compose stack, say) would otherwise take every call while this one has exited."""
+        driver = self.driver
+        assert driver is not None
+        serving = f"driver serving {self.socket} "
+        before = _log_text(driver.log).count(serving)
+        driver.start()
+        wait_until(
+            lambda: not driver.alive() or _log_text(driver.log).count(serving) > before,
+            30,
+            f"the driver to serve {self.socket}",
+        )
+        if not driver.alive():
+            tail = "\n".join(_log_text(driver.log).splitlines()[-5:])
+            raise AssertionError(f"the driver exited at start:\n{tail}")
         wait_until(lambda: _socket_answers(self.socket), 30, f"the driver socket {self.socket}")
 
     def stop(self) -> None:
@@ -265,6 +278,10 @@ class Stack:
         before = self.reloads()
         os.kill(self.faucet.pid, signal.SIGHUP)
         wait_until(lambda: self.reloads() > before, 30, "FAUCET to process a SIGHUP")
+
+
+def _log_text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def _socket_answers(path: str) -> bool:
