@@ -7,9 +7,10 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+from ruamel.yaml import YAML
 
 from tests.report import DIAGNOSTICS
-from tests.stack.stack import Factory, Stack, new_workdir, remove_workdir, run
+from tests.stack.stack import ROOT, Factory, Stack, new_workdir, remove_workdir, run
 
 _STACK: Stack | None = None
 
@@ -18,9 +19,16 @@ def _remove_leftover_compose_stack() -> None:
     """A dovecote compose stack left on this host (``restart: unless-stopped`` brings it back with
     dockerd) serves the ``ovs`` plugin socket with its own Open vSwitch: every network a test made
     would go there, out of sight of the host OVS. The suite needs both to itself."""
-    listing = run("docker", "ps", "-a", "--format", "{{.ID}} {{.Image}} {{.Names}}").stdout
-    rows = [line.split() for line in listing.splitlines()]
-    leftovers = [r for r in rows if len(r) == 3 and r[1].startswith("dovecote/")]
+    services = set(YAML(typ="safe", pure=True).load((ROOT / "docker-compose.yml").read_text())["services"])
+    service = '{{.Label "com.docker.compose.service"}}'
+    listing = run("docker", "ps", "-a", "--format", "{{.ID}}\t{{.Image}}\t{{.Names}}\t" + service).stdout
+    rows = [line.split("\t") for line in listing.splitlines()]
+    # By image, or by compose service and container name when a rebuild has moved the image's tag.
+    leftovers = [
+        r
+        for r in rows
+        if len(r) == 4 and (r[1].startswith("dovecote/") or (r[3] in services and r[2].endswith("-" + r[3])))
+    ]
     if leftovers:
         warnings.warn(
             "removed the containers of a dovecote compose stack left on this host: "
