@@ -10,7 +10,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.report import DIAGNOSTICS
-from tests.stack.stack import ROOT, Factory, Stack, new_workdir, remove_workdir, run
+from tests.stack.stack import ROOT, Factory, Stack, log_text, new_workdir, remove_workdir, run
 
 _STACK: Stack | None = None
 
@@ -86,7 +86,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         for name, count in (("driver.log", 30), ("reconciler.log", 20), ("faucet.log", 10)):
             path = _STACK.logdir / name
             if path.exists():
-                lines = path.read_text(errors="replace").splitlines()[-count:]
+                lines = log_text(path).splitlines()[-count:]
                 report.sections.append((f"{name} (last {count} lines)", "\n".join(lines)))
         if not DIAGNOSTICS:
             DIAGNOSTICS.extend(_host_state(_STACK, item.name))
@@ -101,8 +101,6 @@ def _host_state(stack: Stack, test: str) -> list[str]:
     lines += [p[:160] for p in ps if any(k in p for k in daemons)]
     lines.append("kernel openvswitch module: " + ("yes" if os.path.isdir("/sys/module/openvswitch") else "no"))
     lines.append("bridges: " + " ".join(run("ovs-vsctl", "--timeout=5", "list-br", check=False).stdout.split()))
-    path = stack.logdir / "driver.log"
-    if path.exists():
-        notable = [x for x in path.read_text(errors="replace").splitlines() if " DEBUG " not in x]
-        lines += ["driver.log without DEBUG (last 25):", *notable[-25:]]
+    notable = [x for x in log_text(stack.logdir / "driver.log").splitlines() if " DEBUG " not in x]
+    lines += ["driver.log without DEBUG (last 25):", *notable[-25:]]
     return lines

@@ -191,15 +191,15 @@ class Stack:
         driver = self.driver
         assert driver is not None
         serving = f"driver serving {self.socket} "
-        before = _log_text(driver.log).count(serving)
+        before = log_text(driver.log).count(serving)
         driver.start()
         wait_until(
-            lambda: not driver.alive() or _log_text(driver.log).count(serving) > before,
+            lambda: not driver.alive() or log_text(driver.log).count(serving) > before,
             30,
             f"the driver to serve {self.socket}",
         )
         if not driver.alive():
-            tail = "\n".join(_log_text(driver.log).splitlines()[-5:])
+            tail = "\n".join(log_text(driver.log).splitlines()[-5:])
             raise AssertionError(f"the driver exited at start:\n{tail}")
         wait_until(lambda: _socket_answers(self.socket), 30, f"the driver socket {self.socket}")
 
@@ -280,7 +280,8 @@ class Stack:
         wait_until(lambda: self.reloads() > before, 30, "FAUCET to process a SIGHUP")
 
 
-def _log_text(path: Path) -> str:
+def log_text(path: Path) -> str:
+    """A daemon's log so far ("" before it wrote one)."""
     return path.read_text(errors="replace") if path.exists() else ""
 
 
