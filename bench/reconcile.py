@@ -28,10 +28,10 @@ from typing import Any
 from common import ROOT, LoadSampler, emit_json, machine, median, table
 
 from dovecote import contract
-from reconciler.desired import desired_config
-from reconciler.render import HEADER, _order_dp, has_include, operator_view, render_generated
-from reconciler.snapshot import Attachment, Container, DockerSnapshot, Network, OvsBridge, OvsPort, OvsSnapshot
-from reconciler.validate import validate
+from dovecote.reconciler.desired import desired_config
+from dovecote.reconciler.render import HEADER, _order_dp, has_include, operator_view, render_generated
+from dovecote.reconciler.snapshot import Attachment, Container, DockerSnapshot, Network, OvsBridge, OvsPort, OvsSnapshot
+from dovecote.reconciler.validate import validate
 
 NETWORK_ID = "b" * 64
 OPERATOR_TEXT = (ROOT / "examples" / "faucet.yaml").read_text()

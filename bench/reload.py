@@ -18,8 +18,8 @@ from typing import Any
 
 from common import BenchStack, LoadSampler, docker_ok, emit_json, machine, median, percentile, require_root, table
 
-from reconciler.faucet import sha256_text, write_atomic
-from reconciler.render import load_yaml, render_generated
+from dovecote.reconciler.faucet import sha256_text, write_atomic
+from dovecote.reconciler.render import load_yaml, render_generated
 from tests.stack.stack import wait_until
 
 

@@ -4,7 +4,7 @@
 import subprocess
 import sys
 
-from driver import nat
+from dovecote.driver import nat
 
 
 def main() -> int:

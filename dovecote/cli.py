@@ -65,10 +65,10 @@ def _stop_on_signals(stop: Any) -> None:
 
 
 def run_driver(args: argparse.Namespace) -> int:
-    from driver import links
-    from driver.handlers import Driver
-    from driver.ovs import Ovs
-    from driver.server import PluginServer
+    from dovecote.driver import links
+    from dovecote.driver.handlers import Driver
+    from dovecote.driver.ovs import Ovs
+    from dovecote.driver.server import PluginServer
 
     links.set_sysctl_dir(args.sysctl_dir)
     driver = Driver(Ovs(args.ovsdb))
@@ -88,15 +88,15 @@ def run_reconciler(args: argparse.Namespace) -> int:
 
     from prometheus_client import start_http_server
 
-    from reconciler.config_source import watch_config
-    from reconciler.docker_source import DockerSource
-    from reconciler.faucet import Signaller, read_state, remove_stale_temp_files
-    from reconciler.links import dump_flows, flap_link
-    from reconciler.loop import Io, Reconciler
-    from reconciler.macs import set_container_mac
-    from reconciler.metrics import Metrics
-    from reconciler.ovsdb_source import OvsdbSource
-    from reconciler.validate import validate
+    from dovecote.reconciler.config_source import watch_config
+    from dovecote.reconciler.docker_source import DockerSource
+    from dovecote.reconciler.faucet import Signaller, read_state, remove_stale_temp_files
+    from dovecote.reconciler.links import dump_flows, flap_link
+    from dovecote.reconciler.loop import Io, Reconciler
+    from dovecote.reconciler.macs import set_container_mac
+    from dovecote.reconciler.metrics import Metrics
+    from dovecote.reconciler.ovsdb_source import OvsdbSource
+    from dovecote.reconciler.validate import validate
 
     if not os.path.exists(args.faucet_config):
         log.error("FAUCET config %s does not exist", args.faucet_config)
@@ -151,7 +151,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
 
 
 def _write_status(path: str, document: dict[str, Any]) -> None:
-    from reconciler.faucet import write_atomic
+    from dovecote.reconciler.faucet import write_atomic
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     write_atomic(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
@@ -210,7 +210,7 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--resync", type=float, default=60.0, help="seconds between full passes without hints")
     rec.set_defaults(run=run_reconciler)
 
-    from ops import cleanup, doctor, graph, status  # operator tools: status, graph, cleanup, doctor
+    from dovecote.ops import cleanup, doctor, graph, status  # operator tools: status, graph, cleanup, doctor
 
     for tool in (status, graph, cleanup, doctor):
         tool.add_parser(sub)

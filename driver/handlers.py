@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from dovecote import contract
-from driver import links, nat
-from driver.errors import Conflict, InvalidOption, InvalidRequest, NotFound
-from driver.options import NetworkOptions, parse_options
-from driver.ovs import Ovs
+from dovecote.driver import links, nat
+from dovecote.driver.errors import Conflict, InvalidOption, InvalidRequest, NotFound
+from dovecote.driver.options import NetworkOptions, parse_options
+from dovecote.driver.ovs import Ovs
 
 log = logging.getLogger(__name__)
 

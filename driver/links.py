@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from driver.errors import BackendError
+from dovecote.driver.errors import BackendError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 
-from driver.errors import BackendError
+from dovecote.driver.errors import BackendError
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def missing(rules: Sequence[Rule]) -> list[Rule]:
 
 def enable_forwarding() -> None:
     """The host must route between the bridge and its uplinks (Docker usually did this already)."""
-    from driver.links import write_sysctl
+    from dovecote.driver.links import write_sysctl
 
     try:
         write_sysctl("net/ipv4/ip_forward", "1")

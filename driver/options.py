@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
-from driver.errors import InvalidOption
+from dovecote.driver.errors import InvalidOption
 
 PREFIX = "ovs.bridge."
 MODES = ("flat", "nat", "routed")

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from driver.errors import BackendError
+from dovecote.driver.errors import BackendError
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import stat
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from driver.errors import DriverError, NotFound
-from driver.handlers import ROUTES, TEARDOWN, Driver
+from dovecote.driver.errors import DriverError, NotFound
+from dovecote.driver.handlers import ROUTES, TEARDOWN, Driver
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from ops import sources
-from ops.plan import Action, Inventory, Link, Scope, parse_rules, plan_cleanup
+from dovecote.ops import sources
+from dovecote.ops.plan import Action, Inventory, Link, Scope, parse_rules, plan_cleanup
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -134,8 +134,8 @@ class Executor:
         return "done"
 
     def do_faucet_dp(self, action: Action) -> str:
-        from reconciler.faucet import write_atomic
-        from reconciler.render import render_generated
+        from dovecote.reconciler.faucet import write_atomic
+        from dovecote.reconciler.render import render_generated
 
         if not os.path.exists(self.generated):
             return "already gone"

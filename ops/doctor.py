@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ops import sources
-from ops.model import BridgeRow
+from dovecote.ops import sources
+from dovecote.ops.model import BridgeRow
 
 NO_DPS = "DPs not configured"
 """FAUCET's complaint about a config without dps: the truth before the first network, not a fault."""
@@ -252,8 +252,8 @@ def plugin_activate(path: str, timeout: float = 5) -> str | None:
 def check_faucet_config(config: str) -> list[Check]:
     if not os.path.exists(config):
         return [Check("FAUCET config", False, f"{config} does not exist", "create it (see examples/faucet.yaml)")]
-    from reconciler.render import GENERATED_NAME, has_include
-    from reconciler.validate import validate
+    from dovecote.reconciler.render import GENERATED_NAME, has_include
+    from dovecote.reconciler.validate import validate
 
     with open(config, encoding="utf-8") as handle:
         operator = handle.read()

@@ -11,8 +11,8 @@ import html
 from collections.abc import Sequence
 
 from dovecote import contract
-from ops.model import CONFIGURED, REJECTED, HostView, NetworkView, PortView, options_text
-from ops.table import ofport_text
+from dovecote.ops.model import CONFIGURED, REJECTED, HostView, NetworkView, PortView, options_text
+from dovecote.ops.table import ofport_text
 
 FONT = "DejaVu Sans"
 STATE_COLOURS = {CONFIGURED: "#2e7d32", REJECTED: "#c62828"}

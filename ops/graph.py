@@ -7,9 +7,9 @@ import os
 import shutil
 import sys
 
-from ops import sources
-from ops.dot import to_dot
-from ops.status import add_source_arguments, gather
+from dovecote.ops import sources
+from dovecote.ops.dot import to_dot
+from dovecote.ops.status import add_source_arguments, gather
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ops.model import BridgeRow, Controller, Iface
+from dovecote.ops.model import BridgeRow, Controller, Iface
 
 
 def parse_ovs_tables(documents: Sequence[Mapping[str, Any]]) -> list[BridgeRow]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dovecote import contract
-from ops.model import BridgeRow, DockerNetwork
+from dovecote.ops.model import BridgeRow, DockerNetwork
 
 _DEVICE = re.compile(r"^(dcb|dch|dcc)[0-9a-f]{12}$")
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ops.model import BridgeRow, DockerNetwork, Endpoint, HostView, build_view
-from ops.ovsjson import OVS_COLUMNS, parse_ovs_tables
-from ops.table import age_text
+from dovecote.ops.model import BridgeRow, DockerNetwork, Endpoint, HostView, build_view
+from dovecote.ops.ovsjson import OVS_COLUMNS, parse_ovs_tables
+from dovecote.ops.table import age_text
 
 DEFAULT_OVSDB = "unix:/var/run/openvswitch/db.sock"
 DEFAULT_STATUS_FILE = "/run/dovecote/reconciler-status.json"

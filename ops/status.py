@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 
-from ops import sources
-from ops.model import only_drivers
-from ops.table import render_status
+from dovecote.ops import sources
+from dovecote.ops.model import only_drivers
+from dovecote.ops.table import render_status
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 
 from dovecote import contract
-from ops.model import REJECTED, HostView, NetworkView, PortView
+from dovecote.ops.model import REJECTED, HostView, NetworkView, PortView
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "") -> list[str]:

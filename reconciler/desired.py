@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dovecote import contract
-from reconciler.snapshot import (
+from dovecote.reconciler.snapshot import (
     Container,
     DockerSnapshot,
     OperatorConfig,

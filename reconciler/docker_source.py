@@ -15,7 +15,7 @@ from typing import Any
 import docker
 from docker.errors import DockerException
 
-from reconciler.snapshot import Attachment, Container, DockerSnapshot, Network
+from dovecote.reconciler.snapshot import Attachment, Container, DockerSnapshot, Network
 
 log = logging.getLogger(__name__)
 

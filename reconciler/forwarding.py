@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dovecote import contract
-from reconciler.snapshot import OvsSnapshot
+from dovecote.reconciler.snapshot import OvsSnapshot
 
 _NATIVE_VLAN_FLOW = re.compile(r"in_port=(\d+),vlan_tci=0x0000/0x1fff actions=push_vlan")
 

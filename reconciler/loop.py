@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.desired import DesiredConfig, MacChange, Problem, desired_config
-from reconciler.faucet import ReloadState, SignalError, sha256_text, wait_for_reload, write_atomic
-from reconciler.forwarding import ForwardingWatch, expected_forwarding, native_vlan_ports
-from reconciler.metrics import Metrics
-from reconciler.render import (
+from dovecote.reconciler.desired import DesiredConfig, MacChange, Problem, desired_config
+from dovecote.reconciler.faucet import ReloadState, SignalError, sha256_text, wait_for_reload, write_atomic
+from dovecote.reconciler.forwarding import ForwardingWatch, expected_forwarding, native_vlan_ports
+from dovecote.reconciler.metrics import Metrics
+from dovecote.reconciler.render import (
     GENERATED_NAME,
     has_include,
     includes,
@@ -27,8 +27,8 @@ from reconciler.render import (
     render_generated,
     with_include,
 )
-from reconciler.snapshot import DockerSnapshot, OvsSnapshot
-from reconciler.validate import NO_DPS
+from dovecote.reconciler.snapshot import DockerSnapshot, OvsSnapshot
+from dovecote.reconciler.validate import NO_DPS
 
 log = logging.getLogger(__name__)
 

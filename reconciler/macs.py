@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pyroute2 import NetNS
 
-from reconciler.desired import MacChange
+from dovecote.reconciler.desired import MacChange
 
 
 class MacError(RuntimeError):

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable
 
 from dovecote import contract
-from reconciler.snapshot import OvsBridge, OvsPort, OvsSnapshot
+from dovecote.reconciler.snapshot import OvsBridge, OvsPort, OvsSnapshot
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # ovs.poller imports eventlet, which warns about itself

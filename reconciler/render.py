@@ -14,7 +14,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from reconciler.snapshot import OperatorConfig
+from dovecote.reconciler.snapshot import OperatorConfig
 
 GENERATED_NAME = "dovecote-generated.yaml"
 HEADER = (

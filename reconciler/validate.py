@@ -11,8 +11,8 @@ import os
 import tempfile
 import warnings
 
-from reconciler.faucet import TEMP_PREFIXES
-from reconciler.render import GENERATED_NAME, swap_include, with_include
+from dovecote.reconciler.faucet import TEMP_PREFIXES
+from dovecote.reconciler.render import GENERATED_NAME, swap_include, with_include
 
 LOGNAME = "dovecote-validate"
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from driver import nat
+from dovecote.driver import nat
 
 
 @pytest.mark.parametrize("backend", ["iptables-nft", "iptables-legacy"])

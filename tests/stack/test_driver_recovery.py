@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from driver import nat
+from dovecote.driver import nat
 from tests.stack.stack import (
     Factory,
     Stack,

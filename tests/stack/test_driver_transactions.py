@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from dovecote import contract
-from driver import handlers, links, nat
-from driver.errors import BackendError, DriverError
-from driver.handlers import Driver
-from driver.ovs import Ovs
+from dovecote.driver import handlers, links, nat
+from dovecote.driver.errors import BackendError, DriverError
+from dovecote.driver.handlers import Driver
+from dovecote.driver.ovs import Ovs
 from tests.stack.stack import iptables_rules, run
 
 

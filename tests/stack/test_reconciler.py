@@ -284,7 +284,7 @@ def test_a_network_vlan_the_operator_does_not_define_is_generated_to_hold_big_ne
     stack: Stack, make: Factory
 ) -> None:
     """Left implicit, FAUCET's VLAN learns 256 hosts and drops the rest (docs/benchmarks.md §4)."""
-    from reconciler.desired import GENERATED_VLAN_MAX_HOSTS
+    from dovecote.reconciler.desired import GENERATED_VLAN_MAX_HOSTS
 
     vlan = random.randint(3001, 4000)
     net = make.network("-o", f"ovs.bridge.vlan={vlan}", mode="flat")

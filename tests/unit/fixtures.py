@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dovecote import contract
-from reconciler.snapshot import Attachment, Container, DockerSnapshot, Network, OvsBridge, OvsPort
+from dovecote.reconciler.snapshot import Attachment, Container, DockerSnapshot, Network, OvsBridge, OvsPort
 
 NET_ID = "a" * 64
 

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dovecote import contract
-from reconciler.desired import GENERATED_VLAN_MAX_HOSTS, acl_list, desired_config, resolve_for_network
-from reconciler.render import load_yaml, render_generated
-from reconciler.snapshot import Container, OperatorConfig, OvsSnapshot
+from dovecote.reconciler.desired import GENERATED_VLAN_MAX_HOSTS, acl_list, desired_config, resolve_for_network
+from dovecote.reconciler.render import load_yaml, render_generated
+from dovecote.reconciler.snapshot import Container, OperatorConfig, OvsSnapshot
 from tests.unit.fixtures import NET_ID, bridge, container, container_port, docker, host_port
 
 OPERATOR = OperatorConfig(dp_names=frozenset({"switch1"}), acl_names=frozenset({"allow-all", "deny-all", "web"}))
@@ -101,7 +101,7 @@ def test_desired_malformed_label_is_data_never_yaml() -> None:
 
 def test_desired_host_ports_added_by_option_and_by_hand() -> None:
     ports = (host_port("eth9", 5, acl="web", vlan=200), container_port("e1" * 32, 1))
-    from reconciler.snapshot import OvsPort
+    from dovecote.reconciler.snapshot import OvsPort
 
     by_hand = OvsPort("tap7", 7)
     ovs = OvsSnapshot((bridge(ports=(*ports, by_hand)),))
@@ -246,7 +246,7 @@ def test_desired_network_reusing_an_operator_dp_id_is_left_out() -> None:
 
 
 def test_with_prefix() -> None:
-    from reconciler.desired import with_prefix
+    from dovecote.reconciler.desired import with_prefix
 
     assert with_prefix("02:11:22:33:44:55", "0e:99") == "0e:99:22:33:44:55"
     assert with_prefix("02:11:22:33:44:55", "0e99aa") == "0e:99:aa:33:44:55"
@@ -269,7 +269,7 @@ def test_desired_mac_prefix_plans_a_change_and_bad_prefix_fails_closed() -> None
     assert (change.dp, change.ofport, change.wanted) == ("mynet", 1, "0e:99:00:00:00:01")
     assert set(config.dps["mynet"]["interfaces"]) == {1, LOCAL}
     assert config.problems[0].subject == "container b"
-    from reconciler.desired import Problem
+    from dovecote.reconciler.desired import Problem
 
     smaller = config.without_port("mynet", 1, Problem("mynet", "container a", "x"))
     assert set(smaller.dps["mynet"]["interfaces"]) == {LOCAL} and not smaller.macs
@@ -277,7 +277,7 @@ def test_desired_mac_prefix_plans_a_change_and_bad_prefix_fails_closed() -> None
 
 
 def test_desired_opstatus_reconf_off_only_on_big_bridges() -> None:
-    from reconciler.desired import BIG_BRIDGE
+    from dovecote.reconciler.desired import BIG_BRIDGE
 
     small = OvsSnapshot((bridge(ports=(container_port("e1" * 32, 1),)),))
     assert "opstatus_reconf" not in _dp(small, docker(container("a", "e1" * 32)))["interfaces"][1]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from driver import nat
+from dovecote.driver import nat
 
 
 def test_portmap_as_docker_sends_it() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from dovecote import contract
-from reconciler.forwarding import Expected, ForwardingWatch, expected_forwarding, native_vlan_ports
-from reconciler.snapshot import OvsSnapshot
+from dovecote.reconciler.forwarding import Expected, ForwardingWatch, expected_forwarding, native_vlan_ports
+from dovecote.reconciler.snapshot import OvsSnapshot
 from tests.unit.fixtures import bridge, container_port
 
 DUMP = """\

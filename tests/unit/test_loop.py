@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.faucet import ReloadState, sha256_text, wait_for_reload
-from reconciler.loop import Io, Reconciler, ReloadPacer
-from reconciler.render import GENERATED_NAME
-from reconciler.snapshot import OvsSnapshot
-from reconciler.validate import validate
+from dovecote.reconciler.faucet import ReloadState, sha256_text, wait_for_reload
+from dovecote.reconciler.loop import Io, Reconciler, ReloadPacer
+from dovecote.reconciler.render import GENERATED_NAME
+from dovecote.reconciler.snapshot import OvsSnapshot
+from dovecote.reconciler.validate import validate
 from tests.unit.fixtures import bridge, container, container_port, docker
 
 OPERATOR = Path(__file__).resolve().parents[2] / "examples" / "faucet.yaml"
@@ -178,7 +178,7 @@ def test_wait_for_reload(loaded: bool) -> None:
 
 
 def test_describe_changes_names_ports_per_dp() -> None:
-    from reconciler.loop import describe_changes
+    from dovecote.reconciler.loop import describe_changes
 
     old = {"a": {"dp_id": 1, "interfaces": {1: {"description": "container x (1)"}}}, "gone": {"dp_id": 2}}
     new = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 
 from dovecote import contract
-from ops.cleanup import execute
-from ops.doctor import Check, controller_checks, iptables_backend, loaded_hashes, render, rule_checks
-from ops.model import BridgeRow, Controller, DockerNetwork, Endpoint, Iface
-from ops.plan import Action, Inventory, Link, Rule, Scope, is_dovecote_link, parse_rules, plan_cleanup
+from dovecote.ops.cleanup import execute
+from dovecote.ops.doctor import Check, controller_checks, iptables_backend, loaded_hashes, render, rule_checks
+from dovecote.ops.model import BridgeRow, Controller, DockerNetwork, Endpoint, Iface
+from dovecote.ops.plan import Action, Inventory, Link, Rule, Scope, is_dovecote_link, parse_rules, plan_cleanup
 
 OURS, THEIRS, GONE = "a1" * 32, "b2" * 32, "c3" * 32
 EP_OURS, EP_THEIRS = "e1" * 32, "e2" * 32

@@ -6,8 +6,8 @@ import html
 from typing import Any
 
 from dovecote import contract
-from ops.dot import to_dot
-from ops.model import (
+from dovecote.ops.dot import to_dot
+from dovecote.ops.model import (
     BridgeRow,
     Controller,
     DockerNetwork,
@@ -16,8 +16,8 @@ from ops.model import (
     build_view,
     stack_links,
 )
-from ops.ovsjson import parse_ovs_tables
-from ops.table import render_status, table
+from dovecote.ops.ovsjson import parse_ovs_tables
+from dovecote.ops.table import render_status, table
 
 NET_ID = "ab" * 32
 EP1, EP2, EP3 = "e1" * 32, "e2" * 32, "e3" * 32
@@ -241,7 +241,7 @@ def test_status_file_missing_broken_or_stale_is_reported_not_raised(tmp_path: An
     import json
     import time
 
-    from ops.sources import read_status
+    from dovecote.ops.sources import read_status
 
     document, note = read_status(str(tmp_path / "missing.json"))
     assert document is None and "FAUCET state unknown" in note and "missing.json" in note
@@ -255,7 +255,7 @@ def test_status_file_missing_broken_or_stale_is_reported_not_raised(tmp_path: An
 
 
 def test_options_text_shows_what_was_set_in_option_syntax() -> None:
-    from ops.model import options_text
+    from dovecote.ops.model import options_text
 
     options = {
         "mode": "nat",

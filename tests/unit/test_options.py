@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from driver.errors import InvalidOption
-from driver.options import VALID_KEYS, parse_options
+from dovecote.driver.errors import InvalidOption
+from dovecote.driver.options import VALID_KEYS, parse_options
 
 VALID = ", ".join(VALID_KEYS)
 TARGETS = "use tcp:HOST[:PORT], ssl:HOST[:PORT] or unix:PATH"

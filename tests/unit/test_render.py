@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.render import GENERATED_NAME, has_include, operator_view, render_generated, with_include
+from dovecote.reconciler.render import GENERATED_NAME, has_include, operator_view, render_generated, with_include
 
 OPERATOR = """\
 # my switches
@@ -34,7 +34,7 @@ def test_render_is_deterministic_and_sorted() -> None:
 
 def test_render_quotes_hostile_strings() -> None:
     text = render_generated({"n": {"dp_id": 1, "interfaces": {1: {"description": "x]}\n: {evil: 1}"}}}})
-    from reconciler.render import load_yaml
+    from dovecote.reconciler.render import load_yaml
 
     assert load_yaml(text)["dps"]["n"]["interfaces"][1]["description"] == "x]}\n: {evil: 1}"
 
@@ -63,7 +63,7 @@ def test_operator_view_collects_names_across_files() -> None:
 
 
 def test_generated_name_is_not_an_operator_include() -> None:
-    from reconciler.render import includes
+    from dovecote.reconciler.render import includes
 
     assert includes(f"include:\n  - {GENERATED_NAME}\n  - a.yaml\ninclude-optional:\n  - b.yaml\n") == [
         "a.yaml",
