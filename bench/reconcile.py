@@ -43,12 +43,10 @@ def snapshots(ports: int, per_network: int) -> tuple[OvsSnapshot, DockerSnapshot
     for first in range(0, ports, per_network):
         index = first // per_network
         network_id = f"{index:04x}" + NETWORK_ID[4:]
-        record = contract.BridgeRecord(
+        record = contract.NetworkRecord(
             network_id=network_id,
             bridge=contract.bridge_name(network_id),
-            mode="nat",
-            dpid=0x1000 + index,
-            vlan=100 + index,
+            settings=contract.NetworkSettings(mode="nat", dpid=0x1000 + index, vlan=100 + index),
             gateways=("10.0.0.1/16",),
             subnets=("10.0.0.0/16",),
         )
@@ -60,12 +58,11 @@ def snapshots(ports: int, per_network: int) -> tuple[OvsSnapshot, DockerSnapshot
                 OvsPort(
                     name=contract.host_veth_name(endpoint),
                     ofport=ofport,
-                    external_ids={
-                        contract.IFACE_ID: endpoint,
-                        contract.ATTACHED_MAC: f"02:42:0a:00:{ofport >> 8 & 0xFF:02x}:{ofport & 0xFF:02x}",
-                        contract.ROLE: contract.ROLE_CONTAINER,
-                        contract.NETWORK_ID: network_id,
-                    },
+                    external_ids=contract.encode_port(
+                        contract.container_port(
+                            endpoint, network_id, f"02:42:0a:00:{ofport >> 8 & 0xFF:02x}:{ofport & 0xFF:02x}"
+                        )
+                    ),
                 )
             )
             labels = {"dovesnap.faucet.portacl": "allow-all"} if number % 10 == 0 else {}

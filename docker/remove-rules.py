@@ -10,8 +10,8 @@ from dovecote.driver import nat
 def main() -> int:
     removed = 0
     for table in ("filter", "nat"):
-        for _comment, args in nat.tagged_rules(table):
-            result = subprocess.run(["iptables", "-w", "5", "-t", table, "-D", *args[1:]], check=False)
+        for rule in nat.tagged_rules(table):
+            result = subprocess.run(["iptables", "-w", "5", "-t", table, "-D", *rule.args[1:]], check=False)
             removed += result.returncode == 0
     print(f"dovecote-remove-rules: removed {removed} rules", file=sys.stderr)
     return 0

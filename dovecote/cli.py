@@ -16,9 +16,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-log = logging.getLogger("dovecote")
+from dovecote.contract import DEFAULT_OVSDB
 
-DEFAULT_OVSDB = "unix:/var/run/openvswitch/db.sock"
+log = logging.getLogger("dovecote")
 
 
 class _JsonFormatter(logging.Formatter):

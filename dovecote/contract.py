@@ -1,25 +1,63 @@
-"""The OVSDB ``external_ids`` contract between the driver and the reconciler.
+"""Every agreement between dovecote's daemons and tools, in one place.
 
-The driver writes these keys; the reconciler (and the operator tools) read them. OVSDB is the
-driver's only state store, so everything either side needs about a network or an endpoint is here.
-This module is the one thing both packages share: standard library only, no I/O.
+The driver writes OVSDB ``external_ids`` that the reconciler and the operator tools read; the
+reconciler writes a status document that the operator tools read; all of them name devices, tag
+iptables rules and number ports the same way. Each of those agreements is defined here once, with
+its encoder beside its decoder, so no other module restates a key, a name pattern or a default.
+
+Standard library only, no I/O: both daemons import it, and nothing else is shared between them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import re
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from typing import Any
 
-CONTRACT_VERSION = "1"
+# --- defaults, defined once ------------------------------------------------------------------
+DEFAULT_OVSDB = "unix:/var/run/openvswitch/db.sock"
+"""Where Debian's Open vSwitch serves OVSDB."""
+PLUGIN_DIR = "/run/docker/plugins"
+"""Where dockerd looks for legacy plugin sockets."""
+DEFAULT_DRIVER_NAME = "ovs"
+"""The Docker network driver name (``docker network create -d ovs``), as dovesnap's."""
+DEFAULT_FAUCET_CONFIG = "/etc/faucet/faucet.yaml"
+DEFAULT_FAUCET_METRICS = "http://127.0.0.1:9302/metrics"
+"""FAUCET's Prometheus endpoint (FAUCET_PROMETHEUS_PORT defaults to 9302)."""
+DEFAULT_METRICS_ADDR = "127.0.0.1:9304"
+"""The reconciler's own Prometheus endpoint."""
+DEFAULT_STATUS_FILE = "/run/dovecote/reconciler-status.json"
+GENERATED_NAME = "dovecote-generated.yaml"
+"""The one FAUCET config file dovecote owns, beside (and included by) the operator's faucet.yaml."""
+DEFAULT_MODE = "flat"
+MODES = ("flat", "nat", "routed")
+DEFAULT_VLAN = 100
+DEFAULT_LBPORT = 99
+"""dovesnap's default mirror port number (``ovs.bridge.lbport``)."""
+
+
+def plugin_socket(driver_name: str) -> str:
+    """The Unix socket a legacy plugin named ``driver_name`` serves."""
+    return f"{PLUGIN_DIR}/{driver_name}.sock"
+
+
+def generated_path(faucet_config_dir: str) -> str:
+    """The generated file beside the operator's config (give the directory of its real path)."""
+    return f"{faucet_config_dir.rstrip('/')}/{GENERATED_NAME}"
+
 
 # --- Bridge.external_ids -------------------------------------------------------------------
+CONTRACT_VERSION = "1"
 CONTRACT = "dovecote-contract"
 """Contract version; marks a bridge as created by dovecote."""
 NETWORK_ID = "dovecote-network-id"
 """Full Docker network ID (on the Bridge row and on every Interface row dovecote adds)."""
 MODE = "dovecote-mode"
-"""flat, nat or routed."""
+"""flat, nat or routed (also inside OPTIONS; kept apart for people reading ``ovs-vsctl``)."""
 DPID = "dovecote-dpid"
 """The OpenFlow datapath ID as FAUCET writes it: ``0x`` and lower-case hex."""
 VLAN = "dovecote-vlan"
@@ -31,7 +69,7 @@ SUBNETS = "dovecote-subnets"
 INTERNAL = "dovecote-internal"
 """``true`` when the network was created with ``--internal``."""
 OPTIONS = "dovecote-options"
-"""JSON object of every validated ``ovs.bridge.*`` option, normalised, for the reconciler."""
+"""JSON object: the network's :class:`NetworkSettings`."""
 
 # --- Interface.external_ids ------------------------------------------------------------------
 IFACE_ID = "iface-id"
@@ -39,7 +77,7 @@ IFACE_ID = "iface-id"
 ATTACHED_MAC = "attached-mac"
 """OVS's own integration key: the MAC the container uses on this port."""
 ROLE = "dovecote-role"
-"""What the port is for: one of the ``ROLE_*`` values."""
+"""What the port is for: a :class:`PortRole` value."""
 PEER = "dovecote-peer"
 """Name of the container-side veth (before Docker renames it inside the container)."""
 ADDRESSES = "dovecote-addresses"
@@ -51,17 +89,46 @@ PORT_VLAN = "dovecote-port-vlan"
 PORTMAP = "dovecote-portmap"
 """JSON list of published ports ``[proto, host_ip, host_port, container_port]``."""
 
-ROLE_CONTAINER = "container"
-ROLE_HOST_PORT = "add-port"
-ROLE_COPRO_PORT = "copro-port"
 
+class PortRole(StrEnum):
+    """Why the driver put an interface on a dovecote bridge."""
+
+    CONTAINER = "container"
+    HOST_PORT = "add-port"
+    COPRO_PORT = "copro-port"
+
+
+# --- OpenFlow port numbers -------------------------------------------------------------------
 LOCAL_PORT = 0xFFFFFFFE
 """OpenFlow number of the bridge's LOCAL (internal) port, which holds the gateway address."""
+MAX_OFPORT = 0xFEFF
+"""OVS takes ofport_request 1-65279; above are OpenFlow's reserved numbers (LOCAL is 65534 in OVS)."""
 
+
+def lowest_free_ofports(used: Iterable[int], count: int = 1) -> list[int]:
+    """The numbering rule for container ports: the lowest numbers no interface holds or requested.
+
+    The driver gives each new container port the first of them; the reconciler's pool
+    (``preallocate_ports``) configures the next ``count`` ahead of time, so that a new container
+    lands on a port FAUCET already forwards.
+    """
+    taken = set(used)
+    found: list[int] = []
+    number = 1
+    while len(found) < count and number <= MAX_OFPORT:
+        if number not in taken:
+            found.append(number)
+        number += 1
+    return found
+
+
+# --- device names ----------------------------------------------------------------------------
 _PREFIX_BRIDGE = "dcb"
 _PREFIX_HOST_VETH = "dch"
 _PREFIX_CTR_VETH = "dcc"
 _ID_CHARS = 12
+_DEVICE = re.compile(r"^(dcb|dch|dcc)[0-9a-f]{12}$")
+_DOCKER_ID = re.compile(r"^[0-9a-f]{64}$")
 IFNAMSIZ = 15
 
 
@@ -81,12 +148,20 @@ def container_veth_name(endpoint_id: str) -> str:
 
 
 def is_dovecote_device(name: str) -> bool:
-    """Whether a link name follows dovecote's naming (used by cleanup and garbage collection)."""
-    return len(name) == len(_PREFIX_HOST_VETH) + _ID_CHARS and name[:3] in (
-        _PREFIX_BRIDGE,
-        _PREFIX_HOST_VETH,
-        _PREFIX_CTR_VETH,
-    )
+    """Whether a link or bridge name is exactly one dovecote derives from a Docker ID.
+
+    The one test used by garbage collection and cleanup: a user's ``dcb-uplink`` never matches.
+    """
+    return bool(_DEVICE.match(name))
+
+
+def is_host_veth(name: str) -> bool:
+    return is_dovecote_device(name) and name.startswith(_PREFIX_HOST_VETH)
+
+
+def is_docker_id(value: str) -> bool:
+    """A full Docker network or endpoint ID: 64 lower-case hex digits."""
+    return bool(_DOCKER_ID.match(value))
 
 
 def format_dpid(dpid: int) -> str:
@@ -99,22 +174,142 @@ def ovs_datapath_id(dpid: int) -> str:
     return f"{dpid:016x}"
 
 
+# --- iptables rules --------------------------------------------------------------------------
+RULE_TAG_PREFIX = "dovecote:"
+"""Every iptables rule dovecote adds carries a comment starting with this, and only those."""
+
+
+def rule_tag(bridge: str) -> str:
+    """The comment on a bridge's own rules (forwarding, masquerade)."""
+    return RULE_TAG_PREFIX + bridge
+
+
+def endpoint_rule_tag(bridge: str, endpoint_id: str) -> str:
+    """The comment on one endpoint's published-port rules: under its bridge's tag."""
+    return f"{rule_tag(bridge)}:{endpoint_id[:_ID_CHARS]}"
+
+
 @dataclass(frozen=True)
-class BridgeRecord:
-    """What the driver recorded about one network, decoded from a Bridge row."""
+class TaggedRule:
+    """A dovecote rule as ``iptables -t TABLE -S`` prints it (``-A CHAIN ...``)."""
+
+    table: str
+    comment: str
+    args: tuple[str, ...]
+
+    @property
+    def chain(self) -> str:
+        return self.args[1]
+
+    @property
+    def bridge(self) -> str:
+        """The bridge whose tag the rule carries."""
+        return self.comment[len(RULE_TAG_PREFIX) :].split(":")[0]
+
+    def belongs_to(self, bridge: str) -> bool:
+        """A rule of the bridge itself or of one of its endpoints."""
+        tag = rule_tag(bridge)
+        return self.comment == tag or self.comment.startswith(tag + ":")
+
+
+def tagged_rules(table: str, listing: str) -> list[TaggedRule]:
+    """The dovecote rules in ``iptables -t TABLE -S`` output (everyone else's are skipped)."""
+    found = []
+    for line in listing.splitlines():
+        try:
+            args = shlex.split(line)  # iptables' own quoting; nothing is ever run through a shell
+        except ValueError:
+            continue
+        if len(args) < 2 or args[0] != "-A" or "--comment" not in args[:-1]:
+            continue
+        comment = args[args.index("--comment") + 1]
+        if comment.startswith(RULE_TAG_PREFIX):
+            found.append(TaggedRule(table, comment, tuple(args)))
+    return found
+
+
+# --- what the driver records about a network ---------------------------------------------------
+@dataclass(frozen=True)
+class HostPort:
+    """An existing host interface attached to a network's bridge: ``name[/ofport][/acl][/vlan]``."""
+
+    name: str
+    ofport: int | None = None
+    acl: str = ""
+    vlan: int | None = None
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Every ``ovs.bridge.*`` option of a network, validated by the driver (``driver/options.py``)."""
+
+    mode: str = DEFAULT_MODE
+    dpid: int = 0
+    controllers: tuple[str, ...] = ()
+    userspace: bool | None = None
+    vlan: int = DEFAULT_VLAN
+    mtu: int | None = None
+    ovs_local_mac: str = ""
+    add_ports: tuple[HostPort, ...] = ()
+    add_copro_ports: tuple[HostPort, ...] = ()
+    preallocate_ports: int = 0
+    default_acl: str = ""
+    nat_acl: str = ""
+    vlan_out_acl: str = ""
+    lbport: int = DEFAULT_LBPORT
+
+    @property
+    def routes(self) -> bool:
+        """Whether the bridge's LOCAL port is the containers' gateway (nat and routed modes)."""
+        return self.mode in ("nat", "routed")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> NetworkSettings:
+        """Decode; keys this version does not know (a newer or older driver's) are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in ("add_ports", "add_copro_ports"):
+            values[key] = tuple(HostPort(**p) for p in values.get(key) or ())
+        values["controllers"] = tuple(values.get("controllers") or ())
+        settings = cls(**values)
+        if settings.mode not in MODES or not isinstance(settings.dpid, int) or not isinstance(settings.vlan, int):
+            raise ValueError(f"not a network's settings: {dict(data)!r}")
+        return settings
+
+
+@dataclass(frozen=True)
+class NetworkRecord:
+    """What the driver recorded about one network, decoded from its Bridge row."""
 
     network_id: str
     bridge: str
-    mode: str
-    dpid: int
-    vlan: int
+    settings: NetworkSettings
     gateways: tuple[str, ...] = ()
     subnets: tuple[str, ...] = ()
     internal: bool = False
-    options: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        return self.settings.mode
+
+    @property
+    def dpid(self) -> int:
+        return self.settings.dpid
+
+    @property
+    def vlan(self) -> int:
+        return self.settings.vlan
+
+    @property
+    def routes(self) -> bool:
+        """The gateway is on the bridge and the host routes for it (nat/routed, not --internal)."""
+        return self.settings.routes and not self.internal
 
 
-def encode_bridge(record: BridgeRecord) -> dict[str, str]:
+def encode_network(record: NetworkRecord) -> dict[str, str]:
     """Bridge ``external_ids`` for a record."""
     return {
         CONTRACT: CONTRACT_VERSION,
@@ -125,79 +320,241 @@ def encode_bridge(record: BridgeRecord) -> dict[str, str]:
         GATEWAYS: json.dumps(list(record.gateways)),
         SUBNETS: json.dumps(list(record.subnets)),
         INTERNAL: "true" if record.internal else "false",
-        OPTIONS: json.dumps(dict(record.options), sort_keys=True),
+        OPTIONS: json.dumps(record.settings.to_json(), sort_keys=True),
     }
 
 
-def decode_bridge(name: str, ids: Mapping[str, str]) -> BridgeRecord | None:
+def decode_network(name: str, ids: Mapping[str, str]) -> NetworkRecord | None:
     """The record of a dovecote bridge, or None for a bridge dovecote did not make (or a broken row)."""
     if ids.get(CONTRACT) != CONTRACT_VERSION or NETWORK_ID not in ids:
         return None
     try:
-        return BridgeRecord(
+        options = json.loads(ids.get(OPTIONS, "{}"))
+        # The top-level keys win: they are what the driver checked at create time.
+        options.update(mode=ids.get(MODE, DEFAULT_MODE), dpid=int(ids[DPID], 16), vlan=int(ids.get(VLAN, "100")))
+        return NetworkRecord(
             network_id=ids[NETWORK_ID],
             bridge=name,
-            mode=ids.get(MODE, "flat"),
-            dpid=int(ids[DPID], 16),
-            vlan=int(ids.get(VLAN, "100")),
-            gateways=tuple(json.loads(ids.get(GATEWAYS, "[]"))),
-            subnets=tuple(json.loads(ids.get(SUBNETS, "[]"))),
+            settings=NetworkSettings.from_json(options),
+            gateways=tuple(str(g) for g in json.loads(ids.get(GATEWAYS, "[]"))),
+            subnets=tuple(str(s) for s in json.loads(ids.get(SUBNETS, "[]"))),
             internal=ids.get(INTERNAL) == "true",
-            options=json.loads(ids.get(OPTIONS, "{}")),
         )
-    except (KeyError, ValueError, TypeError):
+    except (KeyError, ValueError, TypeError, AttributeError):
         return None
+
+
+# --- what the driver records about a port ------------------------------------------------------
+PortMapping = tuple[str, str, int, int]
+"""A published port: protocol, host IP ("" = every host address), host port, container port."""
 
 
 @dataclass(frozen=True)
-class EndpointRecord:
-    """What the driver recorded about one container port, decoded from an Interface row."""
+class PortRecord:
+    """What the driver recorded about one interface it put on a bridge, decoded from its row.
 
-    endpoint_id: str
+    Container ports carry the endpoint's fields; host ports (add_ports, add_copro_ports) their ACL
+    and VLAN.
+    """
+
+    name: str
     network_id: str
-    host_veth: str
-    container_veth: str
-    mac: str
+    role: PortRole
+    endpoint_id: str = ""
+    container_veth: str = ""
+    mac: str = ""
     addresses: tuple[str, ...] = ()
-    portmap: tuple[tuple[str, str, int, int], ...] = ()
+    portmap: tuple[PortMapping, ...] = ()
+    acl: str = ""
+    vlan: int | None = None
+
+    @property
+    def is_container(self) -> bool:
+        return self.role is PortRole.CONTAINER
 
 
-def encode_endpoint(record: EndpointRecord) -> dict[str, str]:
-    """Interface ``external_ids`` for a container port."""
+def container_port(
+    endpoint_id: str, network_id: str, mac: str, addresses: Iterable[str] = (), portmap: Iterable[PortMapping] = ()
+) -> PortRecord:
+    """The record of a container's port, named by the endpoint as the driver names it."""
+    return PortRecord(
+        name=host_veth_name(endpoint_id),
+        network_id=network_id,
+        role=PortRole.CONTAINER,
+        endpoint_id=endpoint_id,
+        container_veth=container_veth_name(endpoint_id),
+        mac=mac.lower(),
+        addresses=tuple(addresses),
+        portmap=tuple(portmap),
+    )
+
+
+def encode_port(record: PortRecord) -> dict[str, str]:
+    """Interface ``external_ids`` for a record."""
+    if record.is_container:
+        return {
+            IFACE_ID: record.endpoint_id,
+            ATTACHED_MAC: record.mac,
+            NETWORK_ID: record.network_id,
+            ROLE: record.role.value,
+            PEER: record.container_veth,
+            ADDRESSES: json.dumps(list(record.addresses)),
+            PORTMAP: json.dumps([list(p) for p in record.portmap]),
+        }
     return {
-        IFACE_ID: record.endpoint_id,
-        ATTACHED_MAC: record.mac,
         NETWORK_ID: record.network_id,
-        ROLE: ROLE_CONTAINER,
-        PEER: record.container_veth,
-        ADDRESSES: json.dumps(list(record.addresses)),
-        PORTMAP: json.dumps([list(p) for p in record.portmap]),
+        ROLE: record.role.value,
+        PORT_ACL: record.acl,
+        PORT_VLAN: "" if record.vlan is None else str(record.vlan),
     }
 
 
-def decode_endpoint(name: str, ids: Mapping[str, str]) -> EndpointRecord | None:
-    """The record of a container port, or None if the Interface is not one."""
-    if ids.get(ROLE) != ROLE_CONTAINER or IFACE_ID not in ids or NETWORK_ID not in ids:
+def decode_port(name: str, ids: Mapping[str, str]) -> PortRecord | None:
+    """The record of an interface dovecote added, or None (someone else's interface, or a broken row)."""
+    try:
+        role = PortRole(ids.get(ROLE, ""))
+    except ValueError:
+        return None
+    if NETWORK_ID not in ids:
         return None
     try:
-        return EndpointRecord(
-            endpoint_id=ids[IFACE_ID],
-            network_id=ids[NETWORK_ID],
-            host_veth=name,
-            container_veth=ids.get(PEER, ""),
-            mac=ids.get(ATTACHED_MAC, ""),
-            addresses=tuple(json.loads(ids.get(ADDRESSES, "[]"))),
-            portmap=tuple((str(p[0]), str(p[1]), int(p[2]), int(p[3])) for p in json.loads(ids.get(PORTMAP, "[]"))),
-        )
+        if role is PortRole.CONTAINER:
+            if IFACE_ID not in ids:
+                return None
+            return PortRecord(
+                name=name,
+                network_id=ids[NETWORK_ID],
+                role=role,
+                endpoint_id=ids[IFACE_ID],
+                container_veth=ids.get(PEER, ""),
+                mac=ids.get(ATTACHED_MAC, ""),
+                addresses=tuple(str(a) for a in json.loads(ids.get(ADDRESSES, "[]"))),
+                portmap=tuple(
+                    (str(p[0]), str(p[1]), int(p[2]), int(p[3])) for p in json.loads(ids.get(PORTMAP, "[]"))
+                ),
+            )
+        vlan = ids.get(PORT_VLAN, "")
+        return PortRecord(name, ids[NETWORK_ID], role, acl=ids.get(PORT_ACL, ""), vlan=int(vlan) if vlan else None)
     except (ValueError, TypeError, IndexError):
         return None
 
 
-def encode_host_port(network_id: str, role: str, acl: str, vlan: int | None) -> dict[str, str]:
-    """Interface ``external_ids`` for a host interface attached with add_ports/add_copro_ports."""
-    return {
-        NETWORK_ID: network_id,
-        ROLE: role,
-        PORT_ACL: acl,
-        PORT_VLAN: "" if vlan is None else str(vlan),
-    }
+# --- the reconciler's status document, read by ``dovecote status`` and ``doctor`` ---------------
+STATUS_VERSION = 2
+
+
+class PortKind(StrEnum):
+    """What a FAUCET interface on a dovecote dp is for (how the reconciler configured it)."""
+
+    CONTAINER = "container"
+    """A running container's port."""
+    STARTING = "starting"
+    """A container being started, configured before it runs (every possible owner agrees)."""
+    PENDING = "pending"
+    """A container port whose owner is not known yet: present in FAUCET with no VLAN (closed)."""
+    POOL = "pool"
+    """A free, preallocated port (``ovs.bridge.preallocate_ports``)."""
+    ADDED = "added"
+    """A host interface from ``ovs.bridge.add_ports``."""
+    COPRO = "copro"
+    """A coprocessor interface from ``ovs.bridge.add_copro_ports``."""
+    GATEWAY = "gateway"
+    """The bridge's LOCAL port holding the gateway (nat and routed modes)."""
+    HAND_ADDED = "hand-added"
+    """An interface the operator put on the bridge by hand."""
+    PLACEHOLDER = "placeholder"
+    """LOCAL with no VLAN: keeps a dp with no other interface in FAUCET's hands."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something the reconciler left out or could not apply, and what to do about it.
+
+    ``interface`` names the OVS interface the problem closes ("" when it is not one port's).
+    """
+
+    network_id: str
+    network: str
+    subject: str
+    reason: str
+    interface: str = ""
+    fix: str = ""
+
+    def __str__(self) -> str:
+        return f"network {self.network}: {self.subject}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class NetworkStatus:
+    """One network the reconciler considered; ``dp`` is '' when it was left out of FAUCET's config."""
+
+    network_id: str
+    name: str
+    bridge: str
+    dpid: int
+    dp: str = ""
+
+
+@dataclass(frozen=True)
+class PortStatus:
+    """One FAUCET interface in the candidate config the reconciler last computed."""
+
+    network_id: str
+    ofport: int
+    kind: PortKind
+    interface: str = ""
+    container: str = ""
+    container_id: str = ""
+    vlan: int | None = None
+    acls: tuple[str, ...] = ()
+    mirrored: bool = False
+    mirror_target: bool = False
+
+
+@dataclass(frozen=True)
+class StatusDocument:
+    """What the reconciler's last pass computed and achieved, rewritten after every pass."""
+
+    time: float
+    faucet_config: str
+    generated_file: str
+    written_hash: str = ""
+    """sha256 of the generated file the reconciler last wrote (or found up to date)."""
+    loaded_hash: str = ""
+    """sha256 of the generated file FAUCET confirmed it runs ('' until confirmed)."""
+    rejected: str = ""
+    """FAUCET's parser's reason for rejecting the latest candidate ('' when it was accepted)."""
+    networks: tuple[NetworkStatus, ...] = ()
+    ports: tuple[PortStatus, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    macs: Mapping[str, str] = field(default_factory=dict)
+    """``dp/ofport`` -> the MAC a ``mac_prefix`` label set in the container."""
+
+    def to_json(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["version"] = STATUS_VERSION
+        return document
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StatusDocument:
+        """Decode a document; raises ValueError for one that is not a status document of this version."""
+        if not isinstance(data, Mapping) or data.get("version") != STATUS_VERSION:
+            raise ValueError(f"not a dovecote status document (version {data.get('version')!r})")
+        try:
+            return cls(
+                time=float(data["time"]),
+                faucet_config=str(data["faucet_config"]),
+                generated_file=str(data["generated_file"]),
+                written_hash=str(data.get("written_hash") or ""),
+                loaded_hash=str(data.get("loaded_hash") or ""),
+                rejected=str(data.get("rejected") or ""),
+                networks=tuple(NetworkStatus(**n) for n in data.get("networks") or ()),
+                ports=tuple(
+                    PortStatus(**{**p, "kind": PortKind(p["kind"]), "acls": tuple(p.get("acls") or ())})
+                    for p in data.get("ports") or ()
+                ),
+                problems=tuple(Problem(**p) for p in data.get("problems") or ()),
+                macs={str(k): str(v) for k, v in (data.get("macs") or {}).items()},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed dovecote status document: {exc}") from exc

@@ -21,7 +21,7 @@ from typing import Any
 from dovecote import contract
 from dovecote.driver import links, nat
 from dovecote.driver.errors import Conflict, InvalidOption, InvalidRequest, NotFound
-from dovecote.driver.options import NetworkOptions, parse_options
+from dovecote.driver.options import parse_options
 from dovecote.driver.ovs import Ovs
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,12 @@ def _require(request: Mapping[str, Any], *keys: str) -> None:
         raise InvalidRequest("request lacks " + ", ".join(missing))
 
 
+def _container_port(name: str, ids: Mapping[str, str]) -> contract.PortRecord | None:
+    """The record of a container's port, or None for any other interface."""
+    record = contract.decode_port(name, ids)
+    return record if record is not None and record.is_container else None
+
+
 def short(identifier: str) -> str:
     return identifier[:12]
 
@@ -56,13 +62,6 @@ def generated_mac(endpoint_id: str) -> str:
     """A stable, locally administered unicast MAC derived from the endpoint ID."""
     digits = (endpoint_id + "0" * 10)[:10]
     return "02:" + ":".join(digits[i : i + 2] for i in range(0, 10, 2))
-
-
-def lowest_free_ofport(used: set[int]) -> int:
-    number = 1
-    while number in used:
-        number += 1
-    return number
 
 
 class Driver:
@@ -79,20 +78,20 @@ class Driver:
         self._stop = threading.Event()
 
     # -- lookups ---------------------------------------------------------------------------------
-    def _network(self, network_id: str) -> tuple[contract.BridgeRecord, str]:
+    def _network(self, network_id: str) -> tuple[contract.NetworkRecord, str]:
         """The network's record and datapath type, from its Bridge row."""
         name = contract.bridge_name(network_id)
         for row in self.ovs.list_bridges():
             if row["name"] == name:
-                record = contract.decode_bridge(name, row["external_ids"])
+                record = contract.decode_network(name, row["external_ids"])
                 if record and record.network_id == network_id:
                     return record, row.get("datapath_type") or "system"
         raise NotFound(f"network {short(network_id)} is not known to dovecote (no bridge {name} in OVSDB)")
 
-    def dovecote_bridges(self) -> list[tuple[contract.BridgeRecord, str]]:
+    def dovecote_bridges(self) -> list[tuple[contract.NetworkRecord, str]]:
         found = []
         for row in self.ovs.list_bridges():
-            record = contract.decode_bridge(row["name"], row["external_ids"])
+            record = contract.decode_network(row["name"], row["external_ids"])
             if record:
                 found.append((record, row.get("datapath_type") or "system"))
         return found
@@ -116,16 +115,13 @@ class Driver:
         gateways, subnets = self._addresses(options, v4, v6)
         datapath = self._datapath_type(options)
         bridge = contract.bridge_name(network_id)
-        record = contract.BridgeRecord(
+        record = contract.NetworkRecord(
             network_id=network_id,
             bridge=bridge,
-            mode=options.mode,
-            dpid=options.dpid,
-            vlan=options.vlan,
+            settings=options,
             gateways=tuple(gateways),
             subnets=tuple(subnets),
             internal=internal,
-            options=options.to_record(),
         )
         with self._create_lock, self._network_locks[network_id], contextlib.ExitStack() as undo:
             self._check_dpid_free(network_id, options.dpid)
@@ -139,7 +135,7 @@ class Driver:
             undo.callback(self.ovs.del_bridge, bridge)
             self.ovs.add_bridge(
                 bridge,
-                contract.encode_bridge(record),
+                contract.encode_network(record),
                 datapath,
                 contract.ovs_datapath_id(options.dpid),
                 options.controllers,
@@ -147,7 +143,7 @@ class Driver:
             )
             self._attach_host_ports(network_id, bridge, options)
             undo.callback(nat.remove_all, bridge)
-            self._ensure_l3(record, options.mtu)
+            self._ensure_l3(record)
             undo.pop_all()
         log.info(
             "network created net=%s bridge=%s dp=%s mode=%s datapath=%s",
@@ -161,7 +157,7 @@ class Driver:
 
     @staticmethod
     def _addresses(
-        options: NetworkOptions, v4: list[Mapping[str, Any]], v6: list[Mapping[str, Any]]
+        options: contract.NetworkSettings, v4: list[Mapping[str, Any]], v6: list[Mapping[str, Any]]
     ) -> tuple[list[str], list[str]]:
         subnets = [d["Pool"] for d in v4 + v6]
         if options.mode == "flat":
@@ -186,7 +182,7 @@ class Driver:
         return gateways, subnets
 
     @staticmethod
-    def _datapath_type(options: NetworkOptions) -> str:
+    def _datapath_type(options: contract.NetworkSettings) -> str:
         kernel = links.kernel_has_ovs()
         if options.userspace is True:
             return "netdev"
@@ -211,13 +207,14 @@ class Driver:
                     f"{short(record.network_id)} (bridge {record.bridge}); choose another dpid"
                 )
 
-    def _attach_host_ports(self, network_id: str, bridge: str, options: NetworkOptions) -> None:
+    def _attach_host_ports(self, network_id: str, bridge: str, options: contract.NetworkSettings) -> None:
         for role, ports in (
-            (contract.ROLE_HOST_PORT, options.add_ports),
-            (contract.ROLE_COPRO_PORT, options.add_copro_ports),
+            (contract.PortRole.HOST_PORT, options.add_ports),
+            (contract.PortRole.COPRO_PORT, options.add_copro_ports),
         ):
             for port in ports:
-                ids = contract.encode_host_port(network_id, role, port.acl, port.vlan)
+                record = contract.PortRecord(port.name, network_id, role, acl=port.acl, vlan=port.vlan)
+                ids = contract.encode_port(record)
                 got = self.ovs.add_port(bridge, port.name, ids, port.ofport)
                 if port.ofport is not None and got != port.ofport:
                     holder = [i["name"] for i in self.ovs.interfaces(bridge) if i.get("ofport") == port.ofport]
@@ -227,10 +224,10 @@ class Driver:
                         + f" on bridge {bridge} (OVS gave {got}); choose another ofport"
                     )
 
-    def _ensure_l3(self, record: contract.BridgeRecord, mtu: int | None) -> None:
+    def _ensure_l3(self, record: contract.NetworkRecord) -> None:
         """What OVSDB cannot hold: the LOCAL port's addresses, link state and NAT/forwarding rules."""
-        links.configure_bridge_port(record.bridge, record.gateways, mtu)
-        if record.mode in ("nat", "routed") and not record.internal:
+        links.configure_bridge_port(record.bridge, record.gateways, record.settings.mtu)
+        if record.routes:
             nat.enable_forwarding()
             links.allow_local_routing(record.bridge)
             nat.ensure(nat.bridge_rules(record.bridge, record.mode, record.subnets))
@@ -243,7 +240,7 @@ class Driver:
             leftovers = [
                 i["name"]
                 for i in self.ovs.interfaces(bridge)
-                if i["external_ids"].get(contract.ROLE) == contract.ROLE_CONTAINER
+                if i["external_ids"].get(contract.ROLE) == contract.PortRole.CONTAINER
             ]
             nat.remove_all(bridge)
             self.ovs.del_bridge(bridge)
@@ -262,14 +259,13 @@ class Driver:
         requested_mac = interface.get("MacAddress") or ""
         mac = requested_mac or generated_mac(endpoint_id)
         addresses = tuple(a for a in (interface.get("Address"), interface.get("AddressIPv6")) if a)
-        host, peer = contract.host_veth_name(endpoint_id), contract.container_veth_name(endpoint_id)
-        mtu = record.options.get("mtu")
-        endpoint = contract.EndpointRecord(endpoint_id, network_id, host, peer, mac.lower(), addresses)
+        endpoint = contract.container_port(endpoint_id, network_id, mac, addresses)
+        host, peer = endpoint.name, endpoint.container_veth
         with self._network_locks[network_id], contextlib.ExitStack() as undo:
             self.ovs.del_port(host)  # a retry after a crash mid-create starts clean
             links.delete_link(host)
             undo.callback(links.delete_link, host)
-            links.create_veth(host, peer, mtu if isinstance(mtu, int) else None, mac, datapath == "netdev")
+            links.create_veth(host, peer, record.settings.mtu, mac, datapath == "netdev")
             used = set()
             for row in self.ovs.interfaces(record.bridge):
                 for column in ("ofport", "ofport_request"):
@@ -277,9 +273,9 @@ class Driver:
                     number = value[0] if isinstance(value, list) and value else value
                     if isinstance(number, int) and number > 0:
                         used.add(number)
-            ofport = lowest_free_ofport(used)
+            ofport = contract.lowest_free_ofports(used)[0]
             undo.callback(self.ovs.del_port, host)
-            self.ovs.add_port(record.bridge, host, contract.encode_endpoint(endpoint), ofport)
+            self.ovs.add_port(record.bridge, host, contract.encode_port(endpoint), ofport)
             undo.pop_all()
         log.info(
             "port added net=%s ep=%s port=%s ofport=%d mac=%s", short(network_id), short(endpoint_id), host, ofport, mac
@@ -296,7 +292,7 @@ class Driver:
         reply: dict[str, Any] = {
             "InterfaceName": {"SrcName": contract.container_veth_name(endpoint_id), "DstPrefix": "eth"}
         }
-        if record.mode in ("nat", "routed") and record.gateways and not record.internal:
+        if record.routes and record.gateways:
             reply["Gateway"] = str(ipaddress.ip_interface(record.gateways[0]).ip)
         else:
             # flat (or internal): nobody answers at a gateway address, so promise none; this also
@@ -314,9 +310,9 @@ class Driver:
         host = contract.host_veth_name(endpoint_id)
         with self._network_locks[network_id]:
             row = self.ovs.find_interface(host)
-            endpoint = contract.decode_endpoint(host, row["external_ids"]) if row else None
+            endpoint = _container_port(host, row["external_ids"]) if row else None
             if endpoint and endpoint.portmap:  # Revoke never came (or failed): the rules go anyway
-                nat.remove_tagged(nat.endpoint_tag(contract.bridge_name(network_id), endpoint_id))
+                nat.remove_tagged(contract.endpoint_rule_tag(contract.bridge_name(network_id), endpoint_id))
             self.ovs.del_port(host)
             links.delete_link(host)
         log.info("port removed net=%s ep=%s port=%s", short(network_id), short(endpoint_id), host)
@@ -332,12 +328,12 @@ class Driver:
         network_id, endpoint_id = request["NetworkID"], request["EndpointID"]
         record, _ = self._network(network_id)
         portmap = nat.parse_portmap((request.get("Options") or {}).get(PORTMAP_OPTION))
-        if not portmap or record.internal or record.mode not in ("nat", "routed"):
+        if not portmap or not record.routes:
             return {}  # teardown may hand an internal endpoint the gateway role (reference §3.5)
         host = contract.host_veth_name(endpoint_id)
         with self._port_lock, self._network_locks[network_id], contextlib.ExitStack() as undo:
             row = self.ovs.find_interface(host)
-            endpoint = contract.decode_endpoint(host, row["external_ids"]) if row else None
+            endpoint = _container_port(host, row["external_ids"]) if row else None
             if row is None or endpoint is None:
                 raise NotFound(f"endpoint {short(endpoint_id)} has no port on bridge {record.bridge}")
             ipv4 = [a for a in endpoint.addresses if ipaddress.ip_interface(a).version == 4]
@@ -348,7 +344,7 @@ class Driver:
             undo.callback(self.ovs.set_interface_ids, host, ids)
             self.ovs.set_interface_ids(host, {**ids, contract.PORTMAP: json.dumps([list(p) for p in portmap])})
             rules = nat.publish_rules(record.bridge, endpoint_id, str(ipaddress.ip_interface(ipv4[0]).ip), portmap)
-            undo.callback(nat.remove_tagged, nat.endpoint_tag(record.bridge, endpoint_id))
+            undo.callback(nat.remove_tagged, contract.endpoint_rule_tag(record.bridge, endpoint_id))
             nat.ensure(rules)
             undo.pop_all()
         log.info("ports published ep=%s %s", short(endpoint_id), portmap)
@@ -359,7 +355,7 @@ class Driver:
         wanted = {(proto, host_port): host_ip for proto, host_ip, host_port, _ in portmap}
         for record, _ in self.dovecote_bridges():
             for row in self.ovs.interfaces(record.bridge):
-                other = contract.decode_endpoint(row["name"], row["external_ids"])
+                other = _container_port(row["name"], row["external_ids"])
                 if other is None or other.endpoint_id == endpoint_id:
                     continue
                 for proto, host_ip, host_port, _ in other.portmap:
@@ -377,10 +373,10 @@ class Driver:
         host = contract.host_veth_name(endpoint_id)
         with self._network_locks[network_id]:
             row = self.ovs.find_interface(host)
-            endpoint = contract.decode_endpoint(host, row["external_ids"]) if row else None
+            endpoint = _container_port(host, row["external_ids"]) if row else None
             if row is None or endpoint is None or not endpoint.portmap:
                 return {}
-            nat.remove_tagged(nat.endpoint_tag(contract.bridge_name(network_id), endpoint_id))
+            nat.remove_tagged(contract.endpoint_rule_tag(contract.bridge_name(network_id), endpoint_id))
             self.ovs.set_interface_ids(host, {**row["external_ids"], contract.PORTMAP: "[]"})
         log.info("ports unpublished ep=%s", short(endpoint_id))
         return {}
@@ -435,11 +431,11 @@ class Driver:
         self._suspect = suspect
         self._collect_unattached_veths()
 
-    def _published(self, record: contract.BridgeRecord) -> list[nat.Rule]:
+    def _published(self, record: contract.NetworkRecord) -> list[nat.Rule]:
         """The DNAT/forward rules of every endpoint with published ports, from OVSDB."""
         rules: list[nat.Rule] = []
         for row in self.ovs.interfaces(record.bridge):
-            endpoint = contract.decode_endpoint(row["name"], row["external_ids"])
+            endpoint = _container_port(row["name"], row["external_ids"])
             if endpoint is None or not endpoint.portmap:
                 continue
             ipv4 = [a for a in endpoint.addresses if ipaddress.ip_interface(a).version == 4]
@@ -448,25 +444,24 @@ class Driver:
                 rules += nat.publish_rules(record.bridge, endpoint.endpoint_id, ip, list(endpoint.portmap))
         return rules
 
-    def _wanted_rules(self, record: contract.BridgeRecord) -> list[nat.Rule]:
+    def _wanted_rules(self, record: contract.NetworkRecord) -> list[nat.Rule]:
         rules = self._published(record)
-        if record.mode in ("nat", "routed") and not record.internal:
+        if record.routes:
             rules += nat.bridge_rules(record.bridge, record.mode, record.subnets)
         return rules
 
-    def _bridge_broken(self, record: contract.BridgeRecord, check_rules: bool) -> bool:
+    def _bridge_broken(self, record: contract.NetworkRecord, check_rules: bool) -> bool:
         if not links.bridge_port_ready(record.bridge, record.gateways):
             return True
         return check_rules and bool(nat.missing(self._wanted_rules(record)))
 
-    def _restore_bridge(self, record: contract.BridgeRecord) -> None:
+    def _restore_bridge(self, record: contract.NetworkRecord) -> None:
         log.info("bridge %s lost its address, link state or rules: restoring", record.bridge)
-        mtu = record.options.get("mtu")
-        self._ensure_l3(record, mtu if isinstance(mtu, int) else None)
+        self._ensure_l3(record)
         if nat.ensure(self._published(record)):
             log.info("restored published ports on bridge %s", record.bridge)
 
-    def _collect_orphans(self, record: contract.BridgeRecord) -> None:
+    def _collect_orphans(self, record: contract.NetworkRecord) -> None:
         """Remove ports of endpoints Docker dropped without telling the driver (reference §7.5).
 
         A port whose host veth is gone lost its container (its namespace died): remove the row now.
@@ -478,38 +473,38 @@ class Driver:
         rows = self.ovs.interfaces(record.bridge)
         states = links.link_states()  # after the rows: a port added meanwhile has its veth already
         for row in rows:
-            endpoint = contract.decode_endpoint(row["name"], row["external_ids"])
+            endpoint = _container_port(row["name"], row["external_ids"])
             if endpoint is None:
                 continue
             # Another driver process (tests run several) may be removing the endpoint right now.
-            if endpoint.host_veth not in states and self.ovs.find_interface(endpoint.host_veth) is not None:
-                log.info("removing port %s: its veth is gone (container namespace destroyed)", endpoint.host_veth)
+            if endpoint.name not in states and self.ovs.find_interface(endpoint.name) is not None:
+                log.info("removing port %s: its veth is gone (container namespace destroyed)", endpoint.name)
                 self._drop_endpoint(record.bridge, endpoint)
                 continue
             if endpoint.container_veth and states.get(endpoint.container_veth) is False:
-                first = self._orphans.setdefault(endpoint.host_veth, now)
+                first = self._orphans.setdefault(endpoint.name, now)
                 if now - first >= ORPHAN_GRACE:
                     log.info("removing port %s: its container end has been back in the host since %.0f s",
-                             endpoint.host_veth, now - first)  # fmt: skip
+                             endpoint.name, now - first)  # fmt: skip
                     self._drop_endpoint(record.bridge, endpoint)
             else:
-                self._orphans.pop(endpoint.host_veth, None)
+                self._orphans.pop(endpoint.name, None)
 
-    def _drop_endpoint(self, bridge: str, endpoint: contract.EndpointRecord) -> None:
+    def _drop_endpoint(self, bridge: str, endpoint: contract.PortRecord) -> None:
         if endpoint.portmap:
-            nat.remove_tagged(nat.endpoint_tag(bridge, endpoint.endpoint_id))
-        self.ovs.del_port(endpoint.host_veth)
-        links.delete_link(endpoint.host_veth)
-        self._orphans.pop(endpoint.host_veth, None)
+            nat.remove_tagged(contract.endpoint_rule_tag(bridge, endpoint.endpoint_id))
+        self.ovs.del_port(endpoint.name)
+        links.delete_link(endpoint.name)
+        self._orphans.pop(endpoint.name, None)
 
     def _collect_unattached_veths(self) -> None:
         """A host veth in no OVS bridge for ORPHAN_GRACE is left from a create killed mid-way."""
         now = time.monotonic()
         attached = {row["name"] for record, _ in self.dovecote_bridges() for row in self.ovs.interfaces(record.bridge)}
         for name in links.link_states():
-            if not name.startswith(contract.host_veth_name("")):
+            if not contract.is_host_veth(name):
                 continue
-            if not contract.is_dovecote_device(name) or name in attached:
+            if name in attached:
                 self._orphans.pop("unattached:" + name, None)
                 continue
             first = self._orphans.setdefault("unattached:" + name, now)

@@ -1,18 +1,19 @@
 """iptables adapter: masquerade and forwarding for nat/routed bridges, as argument lists only.
 
 The ``iptables`` found on PATH is the one Docker uses, so rules land in the same backend whether the
-host runs iptables-nft or iptables-legacy. Every rule carries a ``dovecote:<bridge>`` comment, which
-is how ``remove_all`` and the cleanup tool find ours and never touch anyone else's.
+host runs iptables-nft or iptables-legacy. Every rule carries the comment ``contract.rule_tag`` gives
+(``dovecote:<bridge>``), which is how ``remove_all`` and the cleanup tool find ours and never touch
+anyone else's.
 """
 
 from __future__ import annotations
 
 import logging
-import shlex
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 
+from dovecote import contract
 from dovecote.driver.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -32,16 +33,7 @@ def _run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
 
 
 PROTOCOLS = {6: "tcp", 17: "udp", 132: "sctp"}
-PortMapping = tuple[str, str, int, int]  # proto, host IP ("" = every host address), host port, container port
-
-
-def tag(bridge: str) -> str:
-    return f"dovecote:{bridge}"
-
-
-def endpoint_tag(bridge: str, endpoint_id: str) -> str:
-    """Rules of one endpoint (published ports): still under the bridge's tag, so remove_all finds them."""
-    return f"{tag(bridge)}:{endpoint_id[:12]}"
+PortMapping = contract.PortMapping
 
 
 def parse_portmap(entries: object) -> list[PortMapping]:
@@ -74,7 +66,7 @@ def publish_rules(bridge: str, endpoint_id: str, container_ip: str, portmap: Seq
     127.0.0.0/8 masquerade rule). FORWARD lets the translated packets in: nat mode otherwise only
     admits replies towards the bridge.
     """
-    comment = ("-m", "comment", "--comment", endpoint_tag(bridge, endpoint_id))
+    comment = ("-m", "comment", "--comment", contract.endpoint_rule_tag(bridge, endpoint_id))
     rules: list[Rule] = []
     for proto, host_ip, host_port, port in portmap:
         where = ("-d", host_ip) if host_ip else ("-m", "addrtype", "--dst-type", "LOCAL")
@@ -94,7 +86,7 @@ def publish_rules(bridge: str, endpoint_id: str, container_ip: str, portmap: Seq
 
 def bridge_rules(bridge: str, mode: str, subnets: Sequence[str]) -> list[Rule]:
     """The rules a bridge needs: forwarding scoped to it, and masquerade in nat mode."""
-    comment = ("-m", "comment", "--comment", tag(bridge))
+    comment = ("-m", "comment", "--comment", contract.rule_tag(bridge))
     rules: list[Rule] = [("filter", "FORWARD", ("-i", bridge, *comment, "-j", "ACCEPT"))]
     if mode == "nat":
         rules.append(
@@ -134,37 +126,29 @@ def remove(rules: Sequence[Rule]) -> None:
             pass
 
 
-def tagged_rules(table: str) -> list[tuple[str, list[str]]]:
-    """``(comment, rule args)`` for every rule in a table that carries a ``dovecote:`` comment."""
+def tagged_rules(table: str) -> list[contract.TaggedRule]:
+    """Every rule of a table that carries a dovecote comment."""
     result = _run(["-t", table, "-S"])
     if result.returncode != 0:
         raise BackendError(f"iptables -t {table} -S failed: {result.stderr.strip()}")
-    found = []
-    for line in result.stdout.splitlines():
-        args = shlex.split(line)  # parsing iptables' own output; nothing is ever run through a shell
-        if len(args) < 2 or args[0] != "-A" or "--comment" not in args:
-            continue
-        comment = args[args.index("--comment") + 1]
-        if comment.startswith("dovecote:"):
-            found.append((comment, args))
-    return found
+    return contract.tagged_rules(table, result.stdout)
 
 
 def remove_all(bridge: str) -> None:
     """Delete every rule tagged for a bridge or its endpoints, whatever its shape (older versions' too)."""
-    _remove_where(lambda comment: comment == tag(bridge) or comment.startswith(tag(bridge) + ":"))
+    _remove_where(lambda rule: rule.belongs_to(bridge))
 
 
 def remove_tagged(comment_wanted: str) -> None:
     """Delete every rule carrying exactly this comment (one endpoint's published ports)."""
-    _remove_where(lambda comment: comment == comment_wanted)
+    _remove_where(lambda rule: rule.comment == comment_wanted)
 
 
-def _remove_where(match: Callable[[str], bool]) -> None:
+def _remove_where(match: Callable[[contract.TaggedRule], bool]) -> None:
     for table in ("filter", "nat"):
-        for comment, args in tagged_rules(table):
-            if match(comment):
-                _run(["-t", table, "-D", *args[1:]])
+        for rule in tagged_rules(table):
+            if match(rule):
+                _run(["-t", table, "-D", *rule.args[1:]])
 
 
 def missing(rules: Sequence[Rule]) -> list[Rule]:

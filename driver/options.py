@@ -9,16 +9,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 
+from dovecote.contract import MAX_OFPORT, MODES, HostPort, NetworkSettings
 from dovecote.driver.errors import InvalidOption
 
 PREFIX = "ovs.bridge."
-MODES = ("flat", "nat", "routed")
 DOCKER_MTU = "com.docker.network.driver.mtu"
 MAX_DPID = 2**64 - 1
-MAX_OFPORT = 0xFEFF
-"""OVS takes ofport_request 1-65279; above are OpenFlow's reserved numbers (LOCAL is 65534 in OVS)."""
 MAX_PREALLOCATE = 4096
 
 _TRUE = ("true", "1", "yes", "on")
@@ -30,45 +27,6 @@ _IFNAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$")
 
 
-@dataclass(frozen=True)
-class HostPort:
-    """An existing host interface to attach: ``name[/ofport][/acl][/vlan]``."""
-
-    name: str
-    ofport: int | None = None
-    acl: str = ""
-    vlan: int | None = None
-
-
-@dataclass(frozen=True)
-class NetworkOptions:
-    """Every ``ovs.bridge.*`` option, validated."""
-
-    mode: str = "flat"
-    dpid: int = 0
-    controllers: tuple[str, ...] = ()
-    userspace: bool | None = None
-    vlan: int = 100
-    mtu: int | None = None
-    ovs_local_mac: str = ""
-    add_ports: tuple[HostPort, ...] = ()
-    add_copro_ports: tuple[HostPort, ...] = ()
-    preallocate_ports: int = 0
-    default_acl: str = ""
-    nat_acl: str = ""
-    vlan_out_acl: str = ""
-    lbport: int = 99
-    mirror_tunnel_vid: int | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
-
-    def to_record(self) -> dict[str, object]:
-        """A JSON-able form for OVSDB (contract.OPTIONS)."""
-        data = asdict(self)
-        data.pop("extra")
-        return data
-
-
-# option name -> (parser, field, help text); the help text appears in errors and in docs.
 def _bool(key: str, value: str) -> bool:
     low = value.strip().lower()
     if low in _TRUE:
@@ -199,6 +157,7 @@ def _host_ports(key: str, value: str, copro: bool) -> tuple[HostPort, ...]:
     return tuple(ports)
 
 
+# option name -> (NetworkSettings field, parser, what it takes); the last appears in docs/options.md.
 _PARSERS = {
     "mode": ("mode", lambda k, v: _mode(k, v), "flat | nat | routed (default flat)"),
     "dpid": ("dpid", parse_dpid, "datapath id: 0x1, 1f (hex) or 1 (decimal); required, unique"),
@@ -218,14 +177,8 @@ _PARSERS = {
     "nat_acl": ("nat_acl", _acl, "ACL for the gateway (LOCAL) port"),
     "vlan_out_acl": ("vlan_out_acl", _acl, "egress ACL of the network's VLAN"),
     "lbport": ("lbport", lambda k, v: _int(k, v, 1, MAX_OFPORT), "mirror port number (default 99)"),
-    "mirror_tunnel_vid": (
-        "mirror_tunnel_vid",
-        lambda k, v: _int(k, v, 1, 4094),
-        "tunnel VLAN for stack mirroring (default vlan+256)",
-    ),
 }
 VALID_KEYS = tuple(PREFIX + name for name in _PARSERS)
-OPTION_HELP = {PREFIX + name: text for name, (_, _, text) in _PARSERS.items()}
 
 
 def _mode(key: str, value: str) -> str:
@@ -234,7 +187,7 @@ def _mode(key: str, value: str) -> str:
     return value.strip()
 
 
-def parse_options(generic: Mapping[str, object]) -> NetworkOptions:
+def parse_options(generic: Mapping[str, object]) -> NetworkSettings:
     """Validate the ``com.docker.network.generic`` map of a CreateNetwork request."""
     values: dict[str, object] = {}
     extra: dict[str, str] = {}
@@ -252,7 +205,7 @@ def parse_options(generic: Mapping[str, object]) -> NetworkOptions:
         raise InvalidOption(PREFIX + "dpid", "", "required (use -o ovs.bridge.dpid=0x1)")
     if "mtu" not in values and DOCKER_MTU in extra:
         values["mtu"] = _int(DOCKER_MTU, extra[DOCKER_MTU], 68, 65535)
-    options = NetworkOptions(extra=extra, **values)  # type: ignore[arg-type]
+    options = NetworkSettings(**values)  # type: ignore[arg-type]
     names = [p.name for p in options.add_ports + options.add_copro_ports]
     duplicate = {n for n in names if names.count(n) > 1}
     if duplicate:

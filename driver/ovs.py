@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from dovecote.contract import DEFAULT_OVSDB
 from dovecote.driver.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,6 @@ with warnings.catch_warnings():
     from ovsdbapp.backend.ovs_idl import connection, idlutils
     from ovsdbapp.schema.open_vswitch import impl_idl
 
-DEFAULT_OVSDB = "unix:/var/run/openvswitch/db.sock"
 INACTIVITY_PROBE_MS = 30000
 """OVS's default 5 s probe drops FAUCET during long reloads of big bridges (faucet.md §4.5)."""
 

@@ -20,7 +20,6 @@ from dovecote.driver.handlers import ROUTES, TEARDOWN, Driver
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SOCKET = "/run/docker/plugins/ovs.sock"
 CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
 
 

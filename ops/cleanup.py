@@ -16,8 +16,9 @@ import sys
 import time
 from collections.abc import Callable
 
+from dovecote import contract
 from dovecote.ops import sources
-from dovecote.ops.plan import Action, Inventory, Link, Scope, parse_rules, plan_cleanup
+from dovecote.ops.plan import Action, Inventory, Link, Scope, plan_cleanup
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,10 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         default=[],
         help="only this network, by name or id (repeatable; an id Docker forgot still finds its bridge)",
     )
-    cmd.add_argument("--ovsdb", default=sources.DEFAULT_OVSDB)
-    cmd.add_argument("--faucet-config", default=sources.DEFAULT_FAUCET_CONFIG, help="the operator's faucet.yaml")
+    cmd.add_argument("--ovsdb", default=contract.DEFAULT_OVSDB)
+    cmd.add_argument("--faucet-config", default=contract.DEFAULT_FAUCET_CONFIG, help="the operator's faucet.yaml")
     cmd.add_argument("--faucet-pidfile", help="SIGHUP FAUCET after editing the generated file, and wait for it")
-    cmd.add_argument("--faucet-metrics", default=sources.DEFAULT_FAUCET_METRICS)
+    cmd.add_argument("--faucet-metrics", default=contract.DEFAULT_FAUCET_METRICS)
     cmd.set_defaults(run=run)
 
 
@@ -69,7 +70,7 @@ def inventory(ovsdb: str, generated: str, scope: Scope) -> Inventory:
         listed = sources.run(["iptables", "-w", "5", "-t", table, "-S"])
         if listed.returncode != 0:
             raise sources.SourceError(f"iptables -t {table} -S: {listed.stderr.strip()}")
-        rules += parse_rules(table, listed.stdout)
+        rules += contract.tagged_rules(table, listed.stdout)
     dps = {}
     if os.path.exists(generated):
         document = sources.read_yaml(generated) or {}

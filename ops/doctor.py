@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from dovecote import contract
 from dovecote.ops import sources
 from dovecote.ops.model import BridgeRow
 
@@ -31,11 +32,11 @@ class Check:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cmd = sub.add_parser("doctor", help="check OVS, iptables, Docker, the plugin, FAUCET and controllers")
-    cmd.add_argument("--ovsdb", default=sources.DEFAULT_OVSDB)
+    cmd.add_argument("--ovsdb", default=contract.DEFAULT_OVSDB)
     cmd.add_argument("--driver-name", default="ovs", help="the plugin to look for (/run/docker/plugins/NAME.sock)")
-    cmd.add_argument("--faucet-config", default=sources.DEFAULT_FAUCET_CONFIG)
-    cmd.add_argument("--faucet-metrics", default=sources.DEFAULT_FAUCET_METRICS)
-    cmd.add_argument("--status-file", default=sources.DEFAULT_STATUS_FILE)
+    cmd.add_argument("--faucet-config", default=contract.DEFAULT_FAUCET_CONFIG)
+    cmd.add_argument("--faucet-metrics", default=contract.DEFAULT_FAUCET_METRICS)
+    cmd.add_argument("--status-file", default=contract.DEFAULT_STATUS_FILE)
     cmd.add_argument(
         "--wait", type=float, default=0, help="seconds to wait for FAUCET to run the generated file (with progress)"
     )
@@ -323,9 +324,9 @@ def check_faucet(metrics_url: str, config: str, wait: float) -> list[Check]:
             )
         )
     elif digest is None:
-        checks.append(Check("FAUCET reload", True, f"no {sources.GENERATED_NAME} yet (no networks reconciled)"))
+        checks.append(Check("FAUCET reload", True, f"no {contract.GENERATED_NAME} yet (no networks reconciled)"))
     elif digest in hashes:
-        checks.append(Check("FAUCET reload", True, f"FAUCET runs the current {sources.GENERATED_NAME}"))
+        checks.append(Check("FAUCET reload", True, f"FAUCET runs the current {contract.GENERATED_NAME}"))
     else:
         checks.append(
             Check(

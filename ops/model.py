@@ -44,8 +44,8 @@ class BridgeRow:
     interfaces: tuple[Iface, ...] = ()
 
     @property
-    def record(self) -> contract.BridgeRecord | None:
-        return contract.decode_bridge(self.name, self.external_ids)
+    def record(self) -> contract.NetworkRecord | None:
+        return contract.decode_network(self.name, self.external_ids)
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ def build_view(
             controllers=list(row.controllers),
             gateways=list(record.gateways),
             subnets=list(record.subnets),
-            options={k: v for k, v in dict(record.options).items() if v not in (None, "", [], 0, {})},
+            options={k: v for k, v in record.settings.to_json().items() if v not in (None, "", [], (), 0, {})},
         )
         if docker_net is None:
             net.notes.append("Docker has no network with this id (left over: 'dovecote cleanup' removes it)")
@@ -220,7 +220,7 @@ def _subjects(port: PortView) -> tuple[str, ...]:
 
 def _ports(
     row: BridgeRow,
-    record: contract.BridgeRecord,
+    record: contract.NetworkRecord,
     docker_net: DockerNetwork | None,
     dp_body: Mapping[str, Any] | None,
     status: Mapping[str, Any] | None,
@@ -244,9 +244,9 @@ def _ports(
             if record.mode not in ("nat", "routed"):
                 continue
             port = PortView(contract.LOCAL_PORT, "LOCAL", "gateway", ip=", ".join(record.gateways), mac=iface.mac)
-        elif role == contract.ROLE_CONTAINER:
+        elif role == contract.PortRole.CONTAINER:
             endpoint = by_endpoint.get(ids.get(contract.IFACE_ID, ""))
-            decoded = contract.decode_endpoint(iface.name, ids)
+            decoded = contract.decode_port(iface.name, ids)
             addresses = decoded.addresses if decoded else ()
             port = PortView(
                 ofport,
@@ -258,9 +258,9 @@ def _ports(
             )
             if endpoint:
                 attached.add(endpoint.endpoint_id)
-        elif role == contract.ROLE_HOST_PORT:
+        elif role == contract.PortRole.HOST_PORT:
             port = PortView(ofport, iface.name, "host", mac=iface.mac)
-        elif role == contract.ROLE_COPRO_PORT:
+        elif role == contract.PortRole.COPRO_PORT:
             port = PortView(ofport, iface.name, "coprocessor", mac=iface.mac)
         elif iface.type == "patch":
             port = PortView(ofport, iface.name, "patch", peer=iface.peer)

@@ -9,24 +9,12 @@ dovecote driver (or of any driver, when a dovecote bridge names them). Unlike do
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from dovecote import contract
 from dovecote.ops.model import BridgeRow, DockerNetwork
-
-_DEVICE = re.compile(r"^(dcb|dch|dcc)[0-9a-f]{12}$")
-
-
-@dataclass(frozen=True)
-class Rule:
-    """An iptables rule as ``iptables -S`` prints it (``-A CHAIN ...``), with its comment."""
-
-    table: str
-    comment: str
-    args: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -40,7 +28,7 @@ class Inventory:
     networks: list[DockerNetwork] = field(default_factory=list)
     bridges: list[BridgeRow] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
-    rules: list[Rule] = field(default_factory=list)
+    rules: list[contract.TaggedRule] = field(default_factory=list)
     generated_dps: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -71,11 +59,6 @@ class Action:
 
 
 ORDER = ("disconnect", "network", "bridge", "link", "iptables", "faucet-dp")
-
-
-def is_dovecote_link(name: str) -> bool:
-    """Exactly a name dovecote derives from an ID (stricter than the prefix alone)."""
-    return bool(_DEVICE.match(name))
 
 
 def plan_cleanup(inventory: Inventory, scope: Scope) -> list[Action]:
@@ -110,7 +93,7 @@ def plan_cleanup(inventory: Inventory, scope: Scope) -> list[Action]:
     for name in _links(inventory, scope, ids, scoped_bridge_names, networks):
         actions.append(Action("link", name))
     for rule in inventory.rules:
-        if _rule_matches(rule.comment, scope, scoped_bridge_names):
+        if scope.everything or rule.bridge in scoped_bridge_names:
             actions.append(Action("iptables", f"{rule.table} {' '.join(rule.args)}", "", (rule.table, *rule.args)))
     dpids = {r.dpid for n, r in dovecote_bridges.items() if r is not None and n in bridge_names}
     names = {n.name for n in networks}
@@ -153,9 +136,9 @@ def _links(
         for bridge in inventory.bridges:
             if bridge.name in bridge_names:
                 for iface in bridge.interfaces:
-                    endpoint = contract.decode_endpoint(iface.name, iface.external_ids)
-                    if endpoint is not None:
-                        wanted |= {endpoint.host_veth, endpoint.container_veth}
+                    endpoint = contract.decode_port(iface.name, iface.external_ids)
+                    if endpoint is not None and endpoint.is_container:
+                        wanted |= {endpoint.name, endpoint.container_veth}
         for net in networks:
             for endpoint in net.endpoints:
                 wanted |= {
@@ -165,19 +148,10 @@ def _links(
     return sorted(
         link.name
         for link in inventory.links
-        if is_dovecote_link(link.name)
+        if contract.is_dovecote_device(link.name)
         and link.name not in ovs_names  # a bridge's own device goes with the bridge
         and (wanted is None or link.name in wanted)
     )
-
-
-def _rule_matches(comment: str, scope: Scope, bridge_names: set[str]) -> bool:
-    if not comment.startswith("dovecote:"):
-        return False
-    bridge = comment.split(":")[1]
-    if scope.everything:
-        return True
-    return bridge in bridge_names
 
 
 def _dp_matches(name: str, body: Any, dpids: set[int], names: set[str], bridge_names: set[str]) -> bool:
@@ -187,19 +161,3 @@ def _dp_matches(name: str, body: Any, dpids: set[int], names: set[str], bridge_n
         return True
     description = str(body.get("description") or "")
     return any(f"(bridge {b}," in description for b in bridge_names)
-
-
-def parse_rules(table: str, text: str) -> list[Rule]:
-    """Rules with a comment from ``iptables -t TABLE -S`` output."""
-    import shlex
-
-    rules = []
-    for line in text.splitlines():
-        try:
-            args = shlex.split(line)  # iptables' own quoting; nothing is run through a shell
-        except ValueError:
-            continue
-        if len(args) < 2 or args[0] != "-A" or "--comment" not in args[:-1]:
-            continue
-        rules.append(Rule(table, args[args.index("--comment") + 1], tuple(args)))
-    return rules

@@ -17,15 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dovecote.contract import (
+    DEFAULT_FAUCET_CONFIG,
+    DEFAULT_OVSDB,
+    DEFAULT_STATUS_FILE,
+    GENERATED_NAME,
+)
 from dovecote.ops.model import BridgeRow, DockerNetwork, Endpoint, HostView, build_view
 from dovecote.ops.ovsjson import OVS_COLUMNS, parse_ovs_tables
 from dovecote.ops.table import age_text
 
-DEFAULT_OVSDB = "unix:/var/run/openvswitch/db.sock"
-DEFAULT_STATUS_FILE = "/run/dovecote/reconciler-status.json"
-DEFAULT_FAUCET_CONFIG = "/etc/faucet/faucet.yaml"
-DEFAULT_FAUCET_METRICS = "http://127.0.0.1:9302/metrics"
-GENERATED_NAME = "dovecote-generated.yaml"
 STALE_SECONDS = 300
 """Older than this, a status file suggests the reconciler stopped (it writes after every pass, 60 s resync)."""
 

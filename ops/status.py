@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from dovecote import contract
 from dovecote.ops import sources
 from dovecote.ops.model import only_drivers
 from dovecote.ops.table import render_status
@@ -20,10 +21,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def add_source_arguments(cmd: argparse.ArgumentParser) -> None:
     """Where the state lives; shared by status and graph."""
-    cmd.add_argument("--ovsdb", default=sources.DEFAULT_OVSDB)
+    cmd.add_argument("--ovsdb", default=contract.DEFAULT_OVSDB)
     cmd.add_argument(
         "--status-file",
-        default=sources.DEFAULT_STATUS_FILE,
+        default=contract.DEFAULT_STATUS_FILE,
         help="the reconciler's status file (FAUCET states are 'unknown' without it)",
     )
     cmd.add_argument(

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from dovecote.reconciler.render import GENERATED_NAME
+from dovecote.contract import GENERATED_NAME
 
 
 class _Handler(FileSystemEventHandler):

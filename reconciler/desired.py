@@ -165,11 +165,12 @@ class _Network:
     pending: list[OvsPort] = field(default_factory=list)
 
     @property
-    def record(self) -> contract.BridgeRecord:
+    def record(self) -> contract.NetworkRecord:
         return self.bridge.record
 
-    def option(self, key: str) -> Any:
-        return self.record.options.get(key)
+    @property
+    def settings(self) -> contract.NetworkSettings:
+        return self.record.settings
 
     def problem(self, subject: str, reason: str) -> None:
         self.problems.append(Problem(self.name, subject, reason))
@@ -254,13 +255,13 @@ def _subject(port: OvsPort, by_endpoint: Mapping[str, Container]) -> str:
 
 def _port_entry(port: OvsPort, work: _Network) -> dict[str, Any] | None:
     role = port.external_ids.get(contract.ROLE)
-    if role == contract.ROLE_CONTAINER:
+    if role == contract.PortRole.CONTAINER:
         container = work.by_endpoint.get(port.external_ids.get(contract.IFACE_ID, ""))
         if container is None:
             work.pending.append(port)  # not running (yet): see _pending
             return None
         return _container_entry(port, container, work)
-    if role == contract.ROLE_COPRO_PORT:
+    if role == contract.PortRole.COPRO_PORT:
         entry: dict[str, Any] = {
             "name": port.name,
             "description": f"coprocessor interface {port.name}",
@@ -288,7 +289,7 @@ class _Settings:
 def _settings(container: Container, work: _Network) -> _Settings:
     spec = label(container, "portacl")
     if spec is None or not resolve_for_network(spec, work.name):
-        spec = str(work.option("default_acl") or "")
+        spec = work.settings.default_acl
     return _Settings(
         tuple(acl_list(spec, work.name, work.operator.acl_names)),
         flag(label(container, "mirror"), work.name),
@@ -337,7 +338,7 @@ def _big(work: _Network) -> bool:
 
 
 def _pooled(work: _Network) -> bool:
-    return int(work.option("preallocate_ports") or 0) > 0
+    return work.settings.preallocate_ports > 0
 
 
 def _pool(work: _Network) -> None:
@@ -346,7 +347,7 @@ def _pool(work: _Network) -> None:
     A container that lands on one is forwarded by FAUCET as soon as OVS reports the port up: its
     start does not wait for a reload (the refill that follows is a warm, coalesced one).
     """
-    wanted = int(work.option("preallocate_ports") or 0)
+    wanted = work.settings.preallocate_ports
     if not wanted:
         return
     # A container port Docker does not report yet keeps its pool entry: dropping it and adding it
@@ -354,10 +355,10 @@ def _pool(work: _Network) -> None:
     used = set(work.interfaces) | {
         p.ofport
         for p in work.bridge.ports
-        if p.ofport > 0 and p.external_ids.get(contract.ROLE) != contract.ROLE_CONTAINER
+        if p.ofport > 0 and p.external_ids.get(contract.ROLE) != contract.PortRole.CONTAINER
     }
     try:
-        acls = acl_list(str(work.option("default_acl") or ""), work.name, work.operator.acl_names)
+        acls = acl_list(work.settings.default_acl, work.name, work.operator.acl_names)
     except BadValue as exc:
         work.problem("ovs.bridge.default_acl", f"{exc}; no preallocated ports")
         return
@@ -455,7 +456,7 @@ def _local(work: _Network) -> None:
         "opstatus_reconf": False,
     }
     try:
-        _add_acls(local, str(work.option("nat_acl") or ""), work)
+        _add_acls(local, work.settings.nat_acl, work)
     except BadValue as exc:
         work.problem("ovs.bridge.nat_acl", f"{exc}; gateway port left out")
         return
@@ -466,7 +467,7 @@ def _mirror(work: _Network) -> None:
     """Mirrored containers' traffic is copied to the port at ``ovs.bridge.lbport``."""
     if not work.mirrored:
         return
-    lbport = int(work.option("lbport") or 99)
+    lbport = work.settings.lbport
     target = work.interfaces.get(lbport)
     if target is None or "name" not in target or target.get("coprocessor"):
         work.problem(
@@ -525,7 +526,7 @@ def _network_vlans(works: list[_Network], operator: OperatorConfig) -> tuple[dic
 def _vlan_out_acls(work: _Network) -> list[str] | None:
     """``ovs.bridge.vlan_out_acl`` of one network ([] when unset), or None when it is bad (reported)."""
     try:
-        return acl_list(str(work.option("vlan_out_acl") or ""), work.name, work.operator.acl_names)
+        return acl_list(work.settings.vlan_out_acl, work.name, work.operator.acl_names)
     except BadValue as exc:
         work.problem("ovs.bridge.vlan_out_acl", str(exc))
         return None

@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dovecote.contract import GENERATED_NAME
 from dovecote.reconciler.desired import DesiredConfig, MacChange, Problem, desired_config
 from dovecote.reconciler.faucet import ReloadState, SignalError, sha256_text, wait_for_reload, write_atomic
 from dovecote.reconciler.forwarding import ForwardingWatch, expected_forwarding, native_vlan_ports
 from dovecote.reconciler.metrics import Metrics
 from dovecote.reconciler.render import (
-    GENERATED_NAME,
     has_include,
     includes,
     load_yaml,

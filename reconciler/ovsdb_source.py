@@ -103,7 +103,7 @@ def build_snapshot(tables: dict) -> OvsSnapshot:
     """The dovecote bridges and their interfaces, from the IDL's tables."""
     bridges = []
     for row in tables["Bridge"].rows.values():
-        record = contract.decode_bridge(row.name, dict(row.external_ids))
+        record = contract.decode_network(row.name, dict(row.external_ids))
         if record is None:
             continue
         ports = []

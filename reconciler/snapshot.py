@@ -23,7 +23,7 @@ class OvsPort:
 class OvsBridge:
     """A dovecote bridge: the driver's record and its interfaces."""
 
-    record: contract.BridgeRecord
+    record: contract.NetworkRecord
     ports: tuple[OvsPort, ...] = ()
 
     @property

@@ -11,8 +11,9 @@ import os
 import tempfile
 import warnings
 
+from dovecote.contract import GENERATED_NAME
 from dovecote.reconciler.faucet import TEMP_PREFIXES
-from dovecote.reconciler.render import GENERATED_NAME, swap_include, with_include
+from dovecote.reconciler.render import swap_include, with_include
 
 LOGNAME = "dovecote-validate"
 

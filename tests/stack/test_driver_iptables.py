@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from dovecote import contract
 from dovecote.driver import nat
 
 
@@ -26,9 +27,9 @@ def test_rules_install_check_and_remove_on_each_backend(backend: str, monkeypatc
         assert nat.missing(rules) == rules
         assert nat.ensure(rules) == rules
         assert nat.missing(rules) == [] and nat.ensure(rules) == []  # idempotent
-        tags = {comment for table in ("nat", "filter") for comment, _ in nat.tagged_rules(table)}
-        assert {nat.tag(bridge), nat.endpoint_tag(bridge, "0123456789ab")} <= tags
-        nat.remove_tagged(nat.endpoint_tag(bridge, "0123456789ab"))
+        tags = {rule.comment for table in ("nat", "filter") for rule in nat.tagged_rules(table)}
+        assert {contract.rule_tag(bridge), contract.endpoint_rule_tag(bridge, "0123456789ab")} <= tags
+        nat.remove_tagged(contract.endpoint_rule_tag(bridge, "0123456789ab"))
         assert nat.missing(rules) == published
         nat.remove_all(bridge)
         assert nat.missing(rules) == rules

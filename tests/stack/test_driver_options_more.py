@@ -1,5 +1,5 @@
-"""The options the other stack tests do not reach: ovs_local_mac, add_copro_ports, nat_acl, lbport,
-mirror_tunnel_vid — each on the real stack."""
+"""The options the other stack tests do not reach: ovs_local_mac, add_copro_ports, nat_acl and lbport,
+each on the real stack."""
 
 from __future__ import annotations
 
@@ -35,14 +35,13 @@ def test_nat_acl_governs_the_gateway_port(stack: Stack, make: Factory) -> None:
     assert not c.pings(net.gateway, count=3, wait=1)
 
 
-def test_copro_port_lbport_and_mirror_tunnel_vid(stack: Stack, make: Factory) -> None:
+def test_copro_port_and_lbport(stack: Stack, make: Factory) -> None:
     copro, _ = _veth(make)
     mirror, mirror_peer = _veth(make)
     net = make.network(
         "-o", f"ovs.bridge.add_copro_ports={copro}/7/allow-all",
         "-o", f"ovs.bridge.add_ports={mirror}/98",
         "-o", "ovs.bridge.lbport=98",
-        "-o", "ovs.bridge.mirror_tunnel_vid=777",
         mode="nat",
     )  # fmt: skip
     entry = stack.wait_port_loaded(net.dp, 7)
@@ -60,4 +59,4 @@ def test_copro_port_lbport_and_mirror_tunnel_vid(stack: Stack, make: Factory) ->
             run("ovs-vsctl", "--format=json", "get", "Bridge", net.bridge, "external_ids:dovecote-options").stdout
         )
     )
-    assert options["mirror_tunnel_vid"] == 777 and options["lbport"] == 98
+    assert options["lbport"] == 98

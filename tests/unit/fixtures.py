@@ -19,32 +19,24 @@ def bridge(
     ports: tuple[OvsPort, ...] = (),
     **options: Any,
 ) -> OvsBridge:
-    record = contract.BridgeRecord(
+    record = contract.NetworkRecord(
         network_id=network_id,
         bridge=contract.bridge_name(network_id),
-        mode=mode,
-        dpid=dpid,
-        vlan=vlan,
+        settings=contract.NetworkSettings(mode=mode, dpid=dpid, vlan=vlan, **options),
         gateways=("10.0.0.1/24",) if mode != "flat" else (),
         subnets=("10.0.0.0/24",),
-        options={"lbport": 99, **options},
     )
     return OvsBridge(record, ports)
 
 
 def container_port(endpoint_id: str, ofport: int, network_id: str = NET_ID) -> OvsPort:
-    record = contract.EndpointRecord(
-        endpoint_id,
-        network_id,
-        contract.host_veth_name(endpoint_id),
-        contract.container_veth_name(endpoint_id),
-        "02:00:00:00:00:01",
-    )
-    return OvsPort(record.host_veth, ofport, contract.encode_endpoint(record))
+    record = contract.container_port(endpoint_id, network_id, "02:00:00:00:00:01")
+    return OvsPort(record.name, ofport, contract.encode_port(record))
 
 
 def host_port(name: str, ofport: int, network_id: str = NET_ID, acl: str = "", vlan: int | None = None) -> OvsPort:
-    return OvsPort(name, ofport, contract.encode_host_port(network_id, contract.ROLE_HOST_PORT, acl, vlan))
+    record = contract.PortRecord(name, network_id, contract.PortRole.HOST_PORT, acl=acl, vlan=vlan)
+    return OvsPort(name, ofport, contract.encode_port(record))
 
 
 def container(name: str, endpoint_id: str, network_id: str = NET_ID, **labels: str) -> Container:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 
 from dovecote import contract
+from dovecote.contract import TaggedRule as Rule
 from dovecote.ops.cleanup import execute
 from dovecote.ops.doctor import Check, controller_checks, iptables_backend, loaded_hashes, render, rule_checks
 from dovecote.ops.model import BridgeRow, Controller, DockerNetwork, Endpoint, Iface
-from dovecote.ops.plan import Action, Inventory, Link, Rule, Scope, is_dovecote_link, parse_rules, plan_cleanup
+from dovecote.ops.plan import Action, Inventory, Link, Scope, plan_cleanup
 
 OURS, THEIRS, GONE = "a1" * 32, "b2" * 32, "c3" * 32
 EP_OURS, EP_THEIRS = "e1" * 32, "e2" * 32
@@ -16,15 +17,13 @@ EP_OURS, EP_THEIRS = "e1" * 32, "e2" * 32
 
 def bridge(network_id: str, dpid: int) -> BridgeRow:
     name = contract.bridge_name(network_id)
-    ids = contract.encode_bridge(contract.BridgeRecord(network_id, name, "nat", dpid, 100))
+    ids = contract.encode_network(contract.NetworkRecord(network_id, name, contract.NetworkSettings("nat", dpid)))
     return BridgeRow(name, ids, (), "netdev", ())
 
 
 def with_port(row: BridgeRow, network_id: str, endpoint: str) -> BridgeRow:
     host = contract.host_veth_name(endpoint)
-    ids = contract.encode_endpoint(
-        contract.EndpointRecord(endpoint, network_id, host, contract.container_veth_name(endpoint), "02:00:00:00:00:01")
-    )
+    ids = contract.encode_port(contract.container_port(endpoint, network_id, "02:00:00:00:00:01"))
     return BridgeRow(row.name, row.external_ids, (), "netdev", (Iface(host, 1, ids),))
 
 
@@ -54,7 +53,7 @@ def inventory() -> Inventory:
             Link("dcb-uplink", "veth"),
             Link("eth0", ""),
         ],
-        rules=[rule_ours, rule_theirs, rule_gone, Rule("filter", "dovecoteish:x", ("-A", "FORWARD"))],
+        rules=[rule_ours, rule_theirs, rule_gone],
         generated_dps={
             "mine": {"dp_id": 1, "description": "dovecote network mine"},
             "prod": {"dp_id": 2},
@@ -107,23 +106,6 @@ def test_scope_by_network_name_takes_that_network() -> None:
     assert targets(actions, "faucet-dp") == ["prod"]
 
 
-def test_dovecote_link_names_are_exact() -> None:
-    assert is_dovecote_link("dch0123456789ab") and is_dovecote_link("dcb0123456789ab")
-    for name in ("dch0123456789a", "dchdecoy1234567", "dcx0123456789ab", "dcb-uplink", "dch0123456789AB"):
-        assert not is_dovecote_link(name), name
-
-
-def test_parse_rules_keeps_commented_appends_only() -> None:
-    text = (
-        "-P FORWARD DROP\n"
-        '-A FORWARD -i dcb1 -m comment --comment "dovecote:dcb1" -j ACCEPT\n'
-        "-A FORWARD -i eth0 -j ACCEPT\n"
-        "-A FORWARD -m comment --comment 'unterminated\n"
-    )
-    (rule,) = parse_rules("filter", text)
-    assert rule.comment == "dovecote:dcb1" and rule.args[:2] == ("-A", "FORWARD")
-
-
 def test_execute_prints_progress_and_carries_on_after_a_failure() -> None:
     actions = [Action("link", "a"), Action("link", "b"), Action("link", "c")]
 
@@ -163,7 +145,7 @@ def test_doctor_pure_parts() -> None:
 
 def test_doctor_rule_check_wants_the_bridges_tagged_rules() -> None:
     nat_bridge, flat = bridge(OURS, 1), contract.bridge_name(THEIRS)
-    flat_ids = contract.encode_bridge(contract.BridgeRecord(THEIRS, flat, "flat", 2, 100))
+    flat_ids = contract.encode_network(contract.NetworkRecord(THEIRS, flat, contract.NetworkSettings("flat", 2)))
     tag = f"dovecote:{nat_bridge.name}"
     filter_rules = f"-A FORWARD -i {nat_bridge.name} -m comment --comment {tag} -j ACCEPT\n"
     nat_rules = f'-A POSTROUTING -s 10.0.0.0/24 -m comment --comment "{tag}" -j MASQUERADE\n'

@@ -22,27 +22,16 @@ from dovecote.ops.table import render_status, table
 NET_ID = "ab" * 32
 EP1, EP2, EP3 = "e1" * 32, "e2" * 32, "e3" * 32
 BRIDGE = contract.bridge_name(NET_ID)
+HOST_PORT = contract.PortRole.HOST_PORT
 
 
 def record(**options: Any) -> dict[str, str]:
-    return contract.encode_bridge(
-        contract.BridgeRecord(
-            NET_ID, BRIDGE, "nat", 0x1, 100, ("10.0.0.1/24",), ("10.0.0.0/24",), options={"lbport": 99, **options}
-        )
-    )
+    settings = contract.NetworkSettings.from_json({"mode": "nat", "dpid": 0x1, **options})
+    return contract.encode_network(contract.NetworkRecord(NET_ID, BRIDGE, settings, ("10.0.0.1/24",), ("10.0.0.0/24",)))
 
 
 def container_iface(endpoint: str, ofport: int, mac: str) -> Iface:
-    ids = contract.encode_endpoint(
-        contract.EndpointRecord(
-            endpoint,
-            NET_ID,
-            contract.host_veth_name(endpoint),
-            contract.container_veth_name(endpoint),
-            mac,
-            ("10.0.0.9/24",),
-        )
-    )
+    ids = contract.encode_port(contract.container_port(endpoint, NET_ID, mac, ("10.0.0.9/24",)))
     return Iface(contract.host_veth_name(endpoint), ofport, ids)
 
 
@@ -56,7 +45,7 @@ def host_bridge() -> BridgeRow:
             Iface(BRIDGE, 65534, {}, "internal", mac="aa:aa:aa:aa:aa:aa"),
             container_iface(EP1, 1, "02:00:00:00:00:01"),
             container_iface(EP2, 2, "02:00:00:00:00:02"),
-            Iface("mirror0", 99, contract.encode_host_port(NET_ID, contract.ROLE_HOST_PORT, "", None)),
+            Iface("mirror0", 99, contract.encode_port(contract.PortRecord("mirror0", NET_ID, HOST_PORT))),
         ),
     )
 

@@ -18,7 +18,7 @@ def parse(**options: str) -> object:
 def test_defaults() -> None:
     options = parse_options({"ovs.bridge.dpid": "0x1"})
     assert (options.mode, options.vlan, options.mtu, options.userspace) == ("flat", 100, None, None)
-    assert (options.preallocate_ports, options.lbport, options.mirror_tunnel_vid) == (0, 99, None)
+    assert (options.preallocate_ports, options.lbport) == (0, 99)
     assert options.controllers == () and options.add_ports == () and options.default_acl == ""
 
 
@@ -43,7 +43,6 @@ def test_accepted_values() -> None:
         nat_acl="natacl",
         vlan_out_acl="out",
         lbport="98",
-        mirror_tunnel_vid="356",
     )
     assert options.mode == "routed" and options.userspace is True and options.vlan == 4094  # type: ignore[attr-defined]
     assert options.controllers == (  # type: ignore[attr-defined]
@@ -52,7 +51,7 @@ def test_accepted_values() -> None:
     ports = options.add_ports  # type: ignore[attr-defined]
     assert [(p.name, p.ofport, p.acl, p.vlan) for p in ports] == [
         ("eth1", 5, "allowall", 200), ("eth2", None, "", None), ("eth3", None, "acl", None)]  # fmt: skip
-    assert options.to_record()["mtu"] == 1400  # type: ignore[attr-defined]
+    assert options.to_json()["mtu"] == 1400  # type: ignore[attr-defined]
 
 
 def test_docker_mtu_option_is_used_when_ovs_mtu_is_absent() -> None:
@@ -115,7 +114,8 @@ BAD = [
     ({"vlan_out_acl": ""},
      "ovs.bridge.vlan_out_acl '': bad ACL name '' (letters, digits, _ . - ; net:acl/net2:acl2 per network)"),
     ({"lbport": "0"}, "ovs.bridge.lbport '0': out of range (1-65279)"),
-    ({"mirror_tunnel_vid": "5000"}, "ovs.bridge.mirror_tunnel_vid '5000': out of range (1-4094)"),
+    # Accepted and ignored by dovesnap until stack mirroring exists; refused here until it does.
+    ({"mirror_tunnel_vid": "356"}, f"ovs.bridge.mirror_tunnel_vid '356': unknown option (valid: {VALID})"),
     ({"colour": "red"}, f"ovs.bridge.colour 'red': unknown option (valid: {VALID})"),
     ({"dhcp": "true"}, f"ovs.bridge.dhcp 'true': unknown option (valid: {VALID})"),
 ]  # fmt: skip
