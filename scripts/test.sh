@@ -8,6 +8,8 @@ VENV=${DOVECOTE_VENV:-/opt/dovecote/venv}
 "$HERE/scripts/provision.sh"
 cd "$HERE"
 "$VENV/bin/ruff" check .
+# The layering (.importlinter): cli > ops > driver | reconciler > contract, and the pure core.
+DOVECOTE_VENV="$VENV" "$HERE/scripts/lint-imports.sh"
 # The numbers tests measure (burst reload count, build time, image sizes) and, on a failure, the
 # host's state are printed at the end of each run (tests/conftest.py).
 "$VENV/bin/python" -m pytest -v --ignore=tests/compose "$@" tests
