@@ -7,6 +7,7 @@ numbers tests measured, the state of the host when something first broke) is pri
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,19 @@ def measure(request: pytest.FixtureRequest) -> Callable[[str], None]:
         MEASUREMENTS.append((request.node.name, line))
 
     return record
+
+
+SUITE_MARKERS = {"stack": "stack", "compose": "compose"}
+"""Test directories whose tests need real services, and the marker each gets (``-m "not stack"``)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        relative = item.path.relative_to(here) if item.path.is_relative_to(here) else None
+        marker = SUITE_MARKERS.get(relative.parts[0]) if relative and len(relative.parts) > 1 else None
+        if marker:
+            item.add_marker(marker)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
