@@ -54,6 +54,19 @@ if [ "$(installed_from)" != "$HERE/dovecote/__init__.py" ] \
   touch "$VENV/.dovecote-installed"
 fi
 
+# promtool, for the rules' unit tests (monitoring/prometheus/tests): only the binary, taken out of
+# Debian's prometheus package, so that no Prometheus server is installed or started on the host.
+PROMTOOL_DIR=/opt/dovecote/promtool
+if [ ! -x "$PROMTOOL_DIR/usr/bin/promtool" ]; then
+  say "extracting promtool from Debian's prometheus package into $PROMTOOL_DIR"
+  deb=$(mktemp -d)
+  (cd "$deb" && apt-get download -qq prometheus >/dev/null 2>&1) || { apt-get update -qq && (cd "$deb" && apt-get download -qq prometheus >/dev/null); }
+  mkdir -p "$PROMTOOL_DIR"
+  dpkg-deb -x "$deb"/prometheus_*.deb "$deb/x"
+  mkdir -p "$PROMTOOL_DIR/usr/bin" && cp "$deb/x/usr/bin/promtool" "$PROMTOOL_DIR/usr/bin/promtool"
+  rm -rf "$deb"
+fi
+
 if ! docker image inspect busybox:latest >/dev/null 2>&1; then
   say "building the busybox image from busybox-static"
   root=$(mktemp -d)

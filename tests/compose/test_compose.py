@@ -188,7 +188,8 @@ def test_compose_quick_start_walkthrough_down_and_up(compose: Compose, measure: 
     ps = run("docker", "ps", "--format", "{{.Names}}").stdout.split()
     assert {compose.container(s) for s in SERVICES} <= set(ps)
     for service in ("ovs", "faucet", "dovecote", "prometheus"):
-        size = run("docker", "image", "inspect", "-f", "{{.Size}}", f"dovecote/{service}:latest").stdout.strip()
+        image = f"localhost/dovecote/{service}:latest"
+        size = run("docker", "image", "inspect", "-f", "{{.Size}}", image).stdout.strip()
         measure(f"image dovecote/{service}: {int(size) / 1e6:.0f} MB")
     assert "127.0.0.1:" in run("docker", "port", compose.container("faucet"), "6653").stdout
 
@@ -215,6 +216,15 @@ def walkthrough(compose: Compose, make: Factory) -> None:
     assert f"dovecote:{net.bridge}" in "\n".join(dovecote_rules())
 
     wait_until(prometheus_targets_up(compose), 90, "Prometheus to scrape FAUCET, Gauge and the reconciler")
+    wait_until(prometheus_rules_loaded(compose), 90, "Prometheus to load FAUCET's rules and dovecote's alerts")
+
+    # -- the operator tools against the stack (README: scripts/dovecote-compose) ----------------
+    status = operator_tool(compose, "status")
+    assert net.name in status and net.bridge in status, status
+    for container in (c1, c2):
+        assert container.name in status, status
+    doctor = operator_tool(compose, "doctor", check=False)
+    assert "[pass] Open vSwitch" in doctor and "[pass] plugin socket" in doctor, doctor
 
     # -- down: nothing of dovecote's is left on the host -----------------------------------------
     links_before, rules_before = dovecote_links() - {net.bridge, *ports}, dovecote_rules()
@@ -251,6 +261,28 @@ def check_ports_and_traffic(compose: Compose, net: Any, c1: Container, c2: Conta
     wait_until(lambda: c2.pings(ip1), 30, "c2 to ping c1")
     wait_until(lambda: c1.pings(net.gateway), 30, "c1 to ping the gateway")
     return [port1, port2]
+
+
+def operator_tool(compose: Compose, *args: str, check: bool = True) -> str:
+    """scripts/dovecote-compose ARGS, as README.md's Docker Compose section documents it."""
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "dovecote-compose"), *args], cwd=ROOT, env=compose.env,
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    failed = f"dovecote-compose {' '.join(args)}:\n{result.stdout}\n{result.stderr[-3000:]}"
+    assert not check or result.returncode == 0, failed
+    return result.stdout
+
+
+def prometheus_rules_loaded(compose: Compose) -> Any:
+    def check() -> bool:
+        text = _fetch(f"http://127.0.0.1:{compose.prometheus_port}/api/v1/rules")
+        if not text:
+            return False
+        groups = {group["name"] for group in json.loads(text)["data"]["groups"]}
+        return {"faucet.rules", "dovecote.recording", "dovecote.alerts"} <= groups
+
+    return check
 
 
 def prometheus_targets_up(compose: Compose) -> Any:

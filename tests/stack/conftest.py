@@ -27,7 +27,8 @@ def _remove_leftover_compose_stack() -> None:
     leftovers = [
         r
         for r in rows
-        if len(r) == 4 and (r[1].startswith("dovecote/") or (r[3] in services and r[2].endswith("-" + r[3])))
+        if len(r) == 4
+        and (r[1].startswith(("localhost/dovecote/", "dovecote/")) or (r[3] in services and r[2].endswith("-" + r[3])))
     ]
     if leftovers:
         warnings.warn(
