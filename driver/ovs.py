@@ -113,10 +113,6 @@ class Ovs:
                 f"tuning controllers of {bridge}",
             )
 
-    def set_bridge_ids(self, bridge: str, external_ids: Mapping[str, str]) -> None:
-        """Replace a bridge's external_ids (the driver's record of the network)."""
-        self._run([self._api.db_set("Bridge", bridge, ("external_ids", dict(external_ids)))], "updating bridge")
-
     def set_interface_ids(self, name: str, external_ids: Mapping[str, str]) -> None:
         """Replace an interface's external_ids (the driver's record of the endpoint)."""
         self._run([self._api.db_set("Interface", name, ("external_ids", dict(external_ids)))], f"updating {name}")
@@ -158,11 +154,6 @@ class Ovs:
             "Interface", records=[name], columns=["name", "ofport", "external_ids"], if_exists=True
         ).execute(check_error=True)
         return rows[0] if rows else None
-
-    def find_interfaces(self, key: str, value: str) -> list[dict[str, Any]]:
-        """Every Interface whose external_ids[key] equals value."""
-        rows = self._api.db_find_rows("Interface", ("external_ids", "=", {key: value})).execute(check_error=True)
-        return [{"name": r.name, "ofport": r.ofport, "external_ids": dict(r.external_ids)} for r in rows or []]
 
     def port_bridge(self, port: str) -> str | None:
         """The bridge holding a port, or None."""
