@@ -82,18 +82,18 @@ class Driver:
         """The network's record and datapath type, from its Bridge row."""
         name = contract.bridge_name(network_id)
         for row in self.ovs.list_bridges():
-            if row["name"] == name:
-                record = contract.decode_network(name, row["external_ids"])
+            if row.name == name:
+                record = contract.decode_network(name, row.external_ids)
                 if record and record.network_id == network_id:
-                    return record, row.get("datapath_type") or "system"
+                    return record, row.datapath_type
         raise NotFound(f"network {short(network_id)} is not known to dovecote (no bridge {name} in OVSDB)")
 
     def dovecote_bridges(self) -> list[tuple[contract.NetworkRecord, str]]:
         found = []
         for row in self.ovs.list_bridges():
-            record = contract.decode_network(row["name"], row["external_ids"])
+            record = contract.decode_network(row.name, row.external_ids)
             if record:
-                found.append((record, row.get("datapath_type") or "system"))
+                found.append((record, row.datapath_type))
         return found
 
     # -- handshake -------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ class Driver:
                 ids = contract.encode_port(record)
                 got = self.ovs.add_port(bridge, port.name, ids, port.ofport)
                 if port.ofport is not None and got != port.ofport:
-                    holder = [i["name"] for i in self.ovs.interfaces(bridge) if i.get("ofport") == port.ofport]
+                    holder = [i.name for i in self.ovs.interfaces(bridge) if i.ofport == port.ofport]
                     raise Conflict(
                         f"interface {port.name!r}: ofport {port.ofport} is taken by "
                         + (repr(holder[0]) if holder else "another port")
@@ -238,9 +238,9 @@ class Driver:
         bridge = contract.bridge_name(network_id)
         with self._network_locks[network_id]:
             leftovers = [
-                i["name"]
+                i.name
                 for i in self.ovs.interfaces(bridge)
-                if i["external_ids"].get(contract.ROLE) == contract.PortRole.CONTAINER
+                if i.external_ids.get(contract.ROLE) == contract.PortRole.CONTAINER
             ]
             nat.remove_all(bridge)
             self.ovs.del_bridge(bridge)
@@ -266,13 +266,7 @@ class Driver:
             links.delete_link(host)
             undo.callback(links.delete_link, host)
             links.create_veth(host, peer, record.settings.mtu, mac, datapath == "netdev")
-            used = set()
-            for row in self.ovs.interfaces(record.bridge):
-                for column in ("ofport", "ofport_request"):
-                    value = row.get(column)
-                    number = value[0] if isinstance(value, list) and value else value
-                    if isinstance(number, int) and number > 0:
-                        used.add(number)
+            used = {n for row in self.ovs.interfaces(record.bridge) for n in (row.ofport, row.ofport_request) if n}
             ofport = contract.lowest_free_ofports(used)[0]
             undo.callback(self.ovs.del_port, host)
             self.ovs.add_port(record.bridge, host, contract.encode_port(endpoint), ofport)
@@ -310,7 +304,7 @@ class Driver:
         host = contract.host_veth_name(endpoint_id)
         with self._network_locks[network_id]:
             row = self.ovs.find_interface(host)
-            endpoint = _container_port(host, row["external_ids"]) if row else None
+            endpoint = _container_port(host, row.external_ids) if row else None
             if endpoint and endpoint.portmap:  # Revoke never came (or failed): the rules go anyway
                 nat.remove_tagged(contract.endpoint_rule_tag(contract.bridge_name(network_id), endpoint_id))
             self.ovs.del_port(host)
@@ -333,14 +327,14 @@ class Driver:
         host = contract.host_veth_name(endpoint_id)
         with self._port_lock, self._network_locks[network_id], contextlib.ExitStack() as undo:
             row = self.ovs.find_interface(host)
-            endpoint = _container_port(host, row["external_ids"]) if row else None
+            endpoint = _container_port(host, row.external_ids) if row else None
             if row is None or endpoint is None:
                 raise NotFound(f"endpoint {short(endpoint_id)} has no port on bridge {record.bridge}")
             ipv4 = [a for a in endpoint.addresses if ipaddress.ip_interface(a).version == 4]
             if not ipv4:
                 raise InvalidRequest(f"endpoint {short(endpoint_id)} has no IPv4 address to publish ports to")
             self._check_host_ports_free(endpoint_id, portmap)
-            ids = dict(row["external_ids"])
+            ids = dict(row.external_ids)
             undo.callback(self.ovs.set_interface_ids, host, ids)
             self.ovs.set_interface_ids(host, {**ids, contract.PORTMAP: json.dumps([list(p) for p in portmap])})
             rules = nat.publish_rules(record.bridge, endpoint_id, str(ipaddress.ip_interface(ipv4[0]).ip), portmap)
@@ -355,7 +349,7 @@ class Driver:
         wanted = {(proto, host_port): host_ip for proto, host_ip, host_port, _ in portmap}
         for record, _ in self.dovecote_bridges():
             for row in self.ovs.interfaces(record.bridge):
-                other = _container_port(row["name"], row["external_ids"])
+                other = _container_port(row.name, row.external_ids)
                 if other is None or other.endpoint_id == endpoint_id:
                     continue
                 for proto, host_ip, host_port, _ in other.portmap:
@@ -373,11 +367,11 @@ class Driver:
         host = contract.host_veth_name(endpoint_id)
         with self._network_locks[network_id]:
             row = self.ovs.find_interface(host)
-            endpoint = _container_port(host, row["external_ids"]) if row else None
+            endpoint = _container_port(host, row.external_ids) if row else None
             if row is None or endpoint is None or not endpoint.portmap:
                 return {}
             nat.remove_tagged(contract.endpoint_rule_tag(contract.bridge_name(network_id), endpoint_id))
-            self.ovs.set_interface_ids(host, {**row["external_ids"], contract.PORTMAP: "[]"})
+            self.ovs.set_interface_ids(host, {**row.external_ids, contract.PORTMAP: "[]"})
         log.info("ports unpublished ep=%s", short(endpoint_id))
         return {}
 
@@ -435,7 +429,7 @@ class Driver:
         """The DNAT/forward rules of every endpoint with published ports, from OVSDB."""
         rules: list[nat.Rule] = []
         for row in self.ovs.interfaces(record.bridge):
-            endpoint = _container_port(row["name"], row["external_ids"])
+            endpoint = _container_port(row.name, row.external_ids)
             if endpoint is None or not endpoint.portmap:
                 continue
             ipv4 = [a for a in endpoint.addresses if ipaddress.ip_interface(a).version == 4]
@@ -473,7 +467,7 @@ class Driver:
         rows = self.ovs.interfaces(record.bridge)
         states = links.link_states()  # after the rows: a port added meanwhile has its veth already
         for row in rows:
-            endpoint = _container_port(row["name"], row["external_ids"])
+            endpoint = _container_port(row.name, row.external_ids)
             if endpoint is None:
                 continue
             # Another driver process (tests run several) may be removing the endpoint right now.
@@ -500,7 +494,7 @@ class Driver:
     def _collect_unattached_veths(self) -> None:
         """A host veth in no OVS bridge for ORPHAN_GRACE is left from a create killed mid-way."""
         now = time.monotonic()
-        attached = {row["name"] for record, _ in self.dovecote_bridges() for row in self.ovs.interfaces(record.bridge)}
+        attached = {row.name for record, _ in self.dovecote_bridges() for row in self.ovs.interfaces(record.bridge)}
         for name in links.link_states():
             if not contract.is_host_veth(name):
                 continue
