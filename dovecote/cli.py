@@ -66,7 +66,7 @@ def _stop_on_signals(stop: Any) -> None:
 
 def run_driver(args: argparse.Namespace) -> int:
     from dovecote.driver import links
-    from dovecote.driver.handlers import Driver
+    from dovecote.driver.handlers import Driver, routes
     from dovecote.driver.ovs import Ovs
     from dovecote.driver.repair import Repairer
     from dovecote.driver.server import PluginServer
@@ -77,7 +77,7 @@ def run_driver(args: argparse.Namespace) -> int:
     repairer = Repairer(ovs, locks, grace=args.orphan_grace)
     repairer.repair_now()  # after a reboot: addresses and rules back before the first call
     repairer.start()
-    server = PluginServer(args.socket, Driver(ovs, locks))
+    server = PluginServer(args.socket, routes(Driver(ovs, locks)))
     _stop_on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
     log.info("driver serving %s (ovsdb %s)", args.socket, args.ovsdb)
     try:

@@ -12,7 +12,7 @@ import ipaddress
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dovecote import contract
@@ -300,7 +300,10 @@ def _addresses(
             raise InvalidOption(
                 "ovs.bridge.mode", options.mode, f"subnet {data['Pool']} has no gateway (use --gateway)"
             )
-        gateways.append(str(ipaddress.ip_interface(data["Gateway"])))
+        try:
+            gateways.append(str(ipaddress.ip_interface(data["Gateway"])))
+        except ValueError as exc:
+            raise InvalidRequest(f"gateway {data['Gateway']!r} of subnet {data['Pool']}: {exc}") from exc
     if not gateways:
         raise InvalidOption(
             "ovs.bridge.mode", options.mode, "needs an IPv4 subnet with a gateway (use --subnet/--gateway)"
@@ -327,21 +330,28 @@ def _datapath_type(options: contract.NetworkSettings) -> str:
     return "system"
 
 
-ROUTES = {
-    "/Plugin.Activate": Driver.activate,
-    "/NetworkDriver.GetCapabilities": Driver.capabilities,
-    "/NetworkDriver.CreateNetwork": Driver.create_network,
-    "/NetworkDriver.DeleteNetwork": Driver.delete_network,
-    "/NetworkDriver.CreateEndpoint": Driver.create_endpoint,
-    "/NetworkDriver.Join": Driver.join,
-    "/NetworkDriver.Leave": Driver.leave,
-    "/NetworkDriver.DeleteEndpoint": Driver.delete_endpoint,
-    "/NetworkDriver.EndpointOperInfo": Driver.endpoint_oper_info,
-    "/NetworkDriver.ProgramExternalConnectivity": Driver.program_external_connectivity,
-    "/NetworkDriver.RevokeExternalConnectivity": Driver.revoke_external_connectivity,
-    "/NetworkDriver.DiscoverNew": Driver.discover,
-    "/NetworkDriver.DiscoverDelete": Driver.discover,
-}
+Handler = Callable[[Request], Reply]
+
+
+def routes(driver: Driver) -> dict[str, Handler]:
+    """The plugin's URL paths, each bound to its handler (unknown paths get Docker's 404)."""
+    return {
+        "/Plugin.Activate": driver.activate,
+        "/NetworkDriver.GetCapabilities": driver.capabilities,
+        "/NetworkDriver.CreateNetwork": driver.create_network,
+        "/NetworkDriver.DeleteNetwork": driver.delete_network,
+        "/NetworkDriver.CreateEndpoint": driver.create_endpoint,
+        "/NetworkDriver.Join": driver.join,
+        "/NetworkDriver.Leave": driver.leave,
+        "/NetworkDriver.DeleteEndpoint": driver.delete_endpoint,
+        "/NetworkDriver.EndpointOperInfo": driver.endpoint_oper_info,
+        "/NetworkDriver.ProgramExternalConnectivity": driver.program_external_connectivity,
+        "/NetworkDriver.RevokeExternalConnectivity": driver.revoke_external_connectivity,
+        "/NetworkDriver.DiscoverNew": driver.discover,
+        "/NetworkDriver.DiscoverDelete": driver.discover,
+    }
+
+
 TEARDOWN = frozenset(
     {
         "/NetworkDriver.DeleteNetwork",
