@@ -145,7 +145,7 @@ class Repairer:
             except Exception as exc:  # noqa: BLE001 - one bridge's trouble must not stop the others'
                 log.warning("cannot repair bridge %s: %s", record.bridge, exc)
         self._suspect = suspect
-        self._abandoned_since = waiting
+        self._abandoned_since = waiting  # a bridge that failed this round starts its ports' clocks again
         self._collect_unattached_veths()
 
     def _bridge_broken(self, record: contract.NetworkRecord, check_rules: bool) -> bool:
@@ -172,8 +172,8 @@ class Repairer:
                 log.info("removing port %s: its veth is gone (container namespace destroyed)", port.name)
                 self._drop_endpoint(record.bridge, port)
         for port in verdicts.abandoned:
-            log.info("removing port %s: its container end has been back in the host since %.0f s",
-                     port.name, now - self._abandoned_since[port.name])  # fmt: skip
+            log.info("removing port %s: its container end has been back in the host for %.0f s",
+                     port.name, now - self._abandoned_since.get(port.name, now))  # fmt: skip
             self._drop_endpoint(record.bridge, port)
         return verdicts.waiting
 
@@ -192,5 +192,5 @@ class Repairer:
             links.link_states(), attached, self._unattached_since, now, self.grace
         )
         for name in expired:
-            log.info("removing veth %s: in no OVS bridge for %.0f s", name, self.grace)
+            log.info("removing veth %s: in no OVS bridge for %.0f s or more", name, self.grace)
             links.delete_link(name)
