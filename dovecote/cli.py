@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from dovecote.contract import DEFAULT_OVSDB
+from dovecote.contract import DEFAULT_DRIVER_NAME, DEFAULT_OVSDB, plugin_socket
 
 log = logging.getLogger("dovecote")
 
@@ -66,21 +66,34 @@ def _stop_on_signals(stop: Any) -> None:
 
 def run_driver(args: argparse.Namespace) -> int:
     from dovecote.driver import links
-    from dovecote.driver.handlers import Driver
+    from dovecote.driver.handlers import Driver, routes
     from dovecote.driver.ovs import Ovs
+    from dovecote.driver.repair import Repairer
     from dovecote.driver.server import PluginServer
+    from dovecote.driver.state import NetworkLocks
 
     links.set_sysctl_dir(args.sysctl_dir)
-    driver = Driver(Ovs(args.ovsdb))
-    driver.restore()
-    server = PluginServer(args.socket, driver)
+    ovs, locks = Ovs(args.ovsdb), NetworkLocks()
+    repairer = Repairer(ovs, locks, grace=args.orphan_grace)
+    repairer.repair_now()  # after a reboot: addresses and rules back before the first call
+    repairer.start()
+    server = PluginServer(args.socket, routes(Driver(ovs, locks)))
     _stop_on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
     log.info("driver serving %s (ovsdb %s)", args.socket, args.ovsdb)
     try:
         server.serve_forever()
     finally:
         server.server_close()
+        repairer.stop()
     return 0
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a duration in seconds, 0 or more."""
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
 
 
 def run_reconciler(args: argparse.Namespace) -> int:
@@ -164,10 +177,22 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
 
     drv = sub.add_parser("driver", help="serve the Docker network driver 'ovs'")
-    drv.add_argument("--socket", default="/run/docker/plugins/ovs.sock")
+    drv.add_argument(
+        "--socket",
+        default=plugin_socket(DEFAULT_DRIVER_NAME),
+        help="the plugin socket; its file name is the driver name (docker network create -d NAME)",
+    )
     drv.add_argument("--ovsdb", default=DEFAULT_OVSDB)
     drv.add_argument(
         "--sysctl-dir", default="/proc/sys", help="the host's /proc/sys (a writable bind mount inside a container)"
+    )
+    drv.add_argument(
+        "--orphan-grace",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long a port must look abandoned (container end back in the host and down, or a host "
+        "veth in no bridge) before the driver removes it; a docker run holds it so for milliseconds",
     )
     drv.set_defaults(run=run_driver)
 

@@ -12,8 +12,6 @@ class InvalidOption(DriverError):
 
     def __init__(self, key: str, value: str, problem: str) -> None:
         super().__init__(f"{key} {value!r}: {problem}")
-        self.key = key
-        self.value = value
 
 
 class InvalidRequest(DriverError):
@@ -26,10 +24,6 @@ class Conflict(DriverError):
 
 class NotFound(DriverError):
     """The network or endpoint is unknown; harmless on teardown calls."""
-
-
-class Exhausted(DriverError):
-    """No free resource (ofport)."""
 
 
 class BackendError(DriverError):

@@ -164,28 +164,12 @@ def bridge_port_ready(bridge: str, addresses: Iterable[str]) -> bool:
     return all(str(ipaddress.ip_interface(c).ip) in have for c in addresses)
 
 
-def links_with_prefix(prefixes: tuple[str, ...]) -> list[str]:
-    """Names of host links starting with any of the prefixes (for garbage collection)."""
-    with IPRoute() as ipr:
-        names = [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
-    return [n for n in names if n and n.startswith(prefixes)]
-
-
 def allow_local_routing(bridge: str) -> None:
     """``route_localnet`` on the bridge port, so 127.0.0.1 DNATed to a container may leave through it."""
     try:
         write_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
     except OSError as exc:
         raise BackendError(f"setting route_localnet on {bridge} failed: {exc}") from exc
-
-
-def link_is_up(name: str) -> bool | None:
-    """None when the link is not in the host namespace, else whether it is administratively up."""
-    with IPRoute() as ipr:
-        indexes = ipr.link_lookup(ifname=name)
-        if not indexes:
-            return None
-        return bool(ipr.get_links(indexes[0])[0]["flags"] & 1)
 
 
 def link_states() -> dict[str, bool]:

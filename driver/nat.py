@@ -144,11 +144,18 @@ def remove_tagged(comment_wanted: str) -> None:
     _remove_where(lambda rule: rule.comment == comment_wanted)
 
 
-def _remove_where(match: Callable[[contract.TaggedRule], bool]) -> None:
+def remove_every_rule() -> int:
+    """Delete every rule dovecote tagged, of every bridge; returns how many (the compose driver's stop)."""
+    return _remove_where(lambda rule: True)
+
+
+def _remove_where(match: Callable[[contract.TaggedRule], bool]) -> int:
+    removed = 0
     for table in ("filter", "nat"):
         for rule in tagged_rules(table):
             if match(rule):
-                _run(["-t", table, "-D", *rule.args[1:]])
+                removed += _run(["-t", table, "-D", *rule.args[1:]]).returncode == 0
+    return removed
 
 
 def missing(rules: Sequence[Rule]) -> list[Rule]:

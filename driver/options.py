@@ -105,7 +105,7 @@ def _mac(key: str, value: str) -> str:
     return value.strip().lower()
 
 
-def check_acl_spec(key: str, value: str) -> str:
+def _acl(key: str, value: str) -> str:
     """``acl``, ``acl1,acl2`` or per network ``net:acl/net2:acl2`` (dovesnap's syntax)."""
     text = value.strip()
     for item in text.split("/"):
@@ -118,10 +118,6 @@ def check_acl_spec(key: str, value: str) -> str:
                     key, value, f"bad ACL name {acl.strip()!r} (letters, digits, _ . - ; net:acl/net2:acl2 per network)"
                 )
     return text
-
-
-def _acl(key: str, value: str) -> str:
-    return check_acl_spec(key, value)
 
 
 def _host_ports(key: str, value: str, copro: bool) -> tuple[HostPort, ...]:

@@ -2,14 +2,20 @@
 
 ovsdbapp keeps one long-lived IDL connection, retries TRY_AGAIN, reconnects, and commits wait until
 ovs-vswitchd applied the change, so an ofport read after ``add_port`` is real. Faster than one
-``ovs-vsctl`` per endpoint (../shared/reference/ovs-python.md). No caller touches IDL rows.
+``ovs-vsctl`` per endpoint (../shared/reference/ovs-python.md).
+
+No caller touches IDL rows or ovsdbapp's exceptions: reads return the frozen rows below, and every
+OVSDB failure leaves this module as a :class:`BackendError` that names what was being done, raised
+in one place (``_translated``), so none reaches Docker as an "internal error".
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dovecote.contract import DEFAULT_OVSDB
@@ -26,51 +32,138 @@ INACTIVITY_PROBE_MS = 30000
 """OVS's default 5 s probe drops FAUCET during long reloads of big bridges (faucet.md §4.5)."""
 
 
+@dataclass(frozen=True)
+class BridgeRow:
+    """The Bridge columns the driver reads; decode ``external_ids`` with ``contract.decode_network``."""
+
+    name: str
+    external_ids: Mapping[str, str]
+    datapath_type: str
+    """``system`` or ``netdev`` (OVS's empty default means ``system``)."""
+
+
+@dataclass(frozen=True)
+class InterfaceRow:
+    """The Interface columns the driver reads; decode ``external_ids`` with ``contract.decode_port``."""
+
+    name: str
+    ofport: int | None
+    """None until ovs-vswitchd numbered the interface (or when it could not)."""
+    ofport_request: int | None
+    external_ids: Mapping[str, str]
+    type: str
+
+
+_INTERFACE_COLUMNS = ["name", "ofport", "ofport_request", "external_ids", "type"]
+
+
+def _optional_int(value: object) -> int | None:
+    """ovsdbapp gives an optional integer column as the number, or ``[]`` when unset; OVS uses -1
+    for "could not", and 0 never names a port."""
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _interface(row: Mapping[str, Any]) -> InterfaceRow:
+    return InterfaceRow(
+        name=str(row["name"]),
+        ofport=_optional_int(row.get("ofport")),
+        ofport_request=_optional_int(row.get("ofport_request")),
+        external_ids=dict(row.get("external_ids") or {}),
+        type=str(row.get("type") or ""),
+    )
+
+
+@contextlib.contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """The one place an OVSDB failure becomes the driver's error (ovsdbapp raises many types)."""
+    try:
+        yield
+    except BackendError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever ovsdbapp or the socket raised
+        raise BackendError(f"ovsdb: {what} failed: {exc}") from exc
+
+
 class Ovs:
     """The driver's view of OVSDB."""
 
     def __init__(self, url: str = DEFAULT_OVSDB, timeout: float = 10.0) -> None:
-        try:
+        with _translated(f"connecting to {url}"):
             helper = idlutils.get_schema_helper(url, "Open_vSwitch")
             for table in ("Open_vSwitch", "Bridge", "Port", "Interface", "Controller"):
                 helper.register_table(table)
             idl = connection.OvsdbIdl(url, helper)
             self._api = impl_idl.OvsdbIdl(connection.Connection(idl=idl, timeout=timeout))
-        except Exception as exc:  # noqa: BLE001 - any failure here means OVSDB is unusable
-            raise BackendError(f"cannot connect to OVSDB at {url}: {exc}") from exc
 
     def _run(self, commands: Iterable[Any], what: str) -> list[Any]:
-        try:
-            with self._api.transaction(check_error=True) as txn:
-                for command in commands:
-                    txn.add(command)
-            return list(txn.result or [])
-        except Exception as exc:  # noqa: BLE001 - translated into the driver's error type
-            raise BackendError(f"ovsdb: {what} failed: {exc}") from exc
+        """Commit commands in one transaction: all of them or none."""
+        with _translated(what), self._api.transaction(check_error=True) as txn:
+            for command in commands:
+                txn.add(command)
+        return list(txn.result or [])
 
-    def list_bridges(self) -> list[dict[str, Any]]:
-        """Every bridge with its name, external_ids, datapath_type and ports (uuids)."""
-        rows = self._api.db_list("Bridge", columns=["name", "external_ids", "datapath_type"]).execute(check_error=True)
-        return list(rows or [])
+    def _read(self, command: Any, what: str) -> Any:
+        """Run one read-only command (no transaction to commit)."""
+        with _translated(what):
+            return command.execute(check_error=True)
 
-    def interfaces(self, bridge: str) -> list[dict[str, Any]]:
-        """The interfaces of a bridge: name, ofport, ofport_request, external_ids, type."""
+    # -- reads -------------------------------------------------------------------------------------
+    def list_bridges(self) -> list[BridgeRow]:
+        """Every bridge (dovecote's and anyone else's)."""
+        rows = self._read(
+            self._api.db_list("Bridge", columns=["name", "external_ids", "datapath_type"]), "listing bridges"
+        )
+        return [
+            BridgeRow(str(r["name"]), dict(r.get("external_ids") or {}), str(r.get("datapath_type") or "system"))
+            for r in rows or []
+        ]
+
+    def bridge_exists(self, name: str) -> bool:
+        return bool(self._read(self._api.br_exists(name), f"looking up bridge {name}"))
+
+    def interfaces(self, bridge: str) -> list[InterfaceRow]:
+        """The interfaces of a bridge; none for a bridge that does not exist (deleted meanwhile)."""
         try:
-            ports = self._api.list_ports(bridge).execute(check_error=True) or []
-        except Exception as exc:  # noqa: BLE001 - a bridge deleted meanwhile has no interfaces
+            ports = self._read(self._api.list_ports(bridge), f"listing ports of {bridge}") or []
+        except BackendError:
             if not self.bridge_exists(bridge):
                 return []
-            raise BackendError(f"ovsdb: listing ports of {bridge} failed: {exc}") from exc
+            raise
         if not ports:
             return []
-        rows = self._api.db_list(
-            "Interface",
-            records=list(ports),
-            columns=["name", "ofport", "ofport_request", "external_ids", "type"],
-            if_exists=True,
-        ).execute(check_error=True)
-        return list(rows or [])
+        rows = self._read(
+            self._api.db_list("Interface", records=list(ports), columns=_INTERFACE_COLUMNS, if_exists=True),
+            f"listing interfaces of {bridge}",
+        )
+        return [_interface(r) for r in rows or []]
 
+    def find_interface(self, name: str) -> InterfaceRow | None:
+        """One Interface row, or None."""
+        rows = self._read(
+            self._api.db_list("Interface", records=[name], columns=_INTERFACE_COLUMNS, if_exists=True),
+            f"looking up interface {name}",
+        )
+        return _interface(rows[0]) if rows else None
+
+    def port_bridge(self, port: str) -> str | None:
+        """The bridge holding a port, or None."""
+        if self.find_interface(port) is None:
+            return None  # asked first: ovsdbapp logs "no such interface" at ERROR level
+        try:
+            return str(self._read(self._api.iface_to_br(port), f"finding the bridge of {port}"))
+        except BackendError:
+            if self.find_interface(port) is None:
+                return None  # removed meanwhile
+            raise
+
+    def interface_error(self, name: str) -> str:
+        """OVS's own reason why an interface is not working ("" if none)."""
+        err = self._read(self._api.db_get("Interface", name, "error"), f"reading the error of {name}")
+        if isinstance(err, list):
+            return str(err[0]) if err else ""
+        return str(err or "")
+
+    # -- writes ------------------------------------------------------------------------------------
     def add_bridge(
         self,
         name: str,
@@ -105,7 +198,7 @@ class Ovs:
 
     def tune_controllers(self, bridge: str) -> None:
         """Raise the controllers' inactivity probe (big FAUCET reloads block for seconds)."""
-        got = self._api.db_get("Bridge", bridge, "controller").execute(check_error=True)
+        got = self._read(self._api.db_get("Bridge", bridge, "controller"), f"reading the controllers of {bridge}")
         uuids = got if isinstance(got, list) else [got] if got else []
         if uuids:
             self._run(
@@ -113,16 +206,13 @@ class Ovs:
                 f"tuning controllers of {bridge}",
             )
 
-    def set_bridge_ids(self, bridge: str, external_ids: Mapping[str, str]) -> None:
-        """Replace a bridge's external_ids (the driver's record of the network)."""
-        self._run([self._api.db_set("Bridge", bridge, ("external_ids", dict(external_ids)))], "updating bridge")
-
     def set_interface_ids(self, name: str, external_ids: Mapping[str, str]) -> None:
-        """Replace an interface's external_ids (the driver's record of the endpoint)."""
-        self._run([self._api.db_set("Interface", name, ("external_ids", dict(external_ids)))], f"updating {name}")
+        """Set keys of an interface's external_ids (the driver's record of the endpoint).
 
-    def bridge_exists(self, name: str) -> bool:
-        return bool(self._api.br_exists(name).execute(check_error=True))
+        ovsdbapp merges a map into the column: keys not given keep their values. An interface that
+        is gone (removed meanwhile) has nothing left to record, so that is not an error.
+        """
+        self._run([self._api.db_set("Interface", name, ("external_ids", dict(external_ids)))], f"updating {name}")
 
     def del_bridge(self, name: str) -> None:
         """Remove a bridge and its ports; absent is fine."""
@@ -134,41 +224,18 @@ class Ovs:
         if ofport is not None:
             attrs["ofport_request"] = ofport
         self._run([self._api.add_port(bridge, port, may_exist=False, **attrs)], f"adding port {port}")
-        got = self._api.db_get("Interface", port, "ofport").execute(check_error=True)
-        number = got[0] if isinstance(got, list) and got else got
-        if not isinstance(number, int) or number < 1:
+        number = _optional_int(
+            self._read(self._api.db_get("Interface", port, "ofport"), f"reading the ofport of {port}")
+        )
+        if number is None:
+            try:
+                reason = self.interface_error(port)
+            except BackendError as exc:
+                reason = str(exc)
             self.del_port(port)
-            raise BackendError(f"ovsdb: port {port} got no ofport (error: {self.interface_error(port)})")
+            raise BackendError(f"ovsdb: port {port} got no ofport (error: {reason})")
         return number
-
-    def interface_error(self, name: str) -> str:
-        """OVS's own reason why an interface is not working ("" if none)."""
-        err = self._api.db_get("Interface", name, "error").execute(check_error=False)
-        if isinstance(err, list):
-            return err[0] if err else ""
-        return str(err or "")
 
     def del_port(self, port: str) -> None:
         """Detach an interface; absent is fine."""
         self._run([self._api.del_port(port, if_exists=True)], f"deleting port {port}")
-
-    def find_interface(self, name: str) -> dict[str, Any] | None:
-        """One Interface row (name, ofport, external_ids), or None."""
-        rows = self._api.db_list(
-            "Interface", records=[name], columns=["name", "ofport", "external_ids"], if_exists=True
-        ).execute(check_error=True)
-        return rows[0] if rows else None
-
-    def find_interfaces(self, key: str, value: str) -> list[dict[str, Any]]:
-        """Every Interface whose external_ids[key] equals value."""
-        rows = self._api.db_find_rows("Interface", ("external_ids", "=", {key: value})).execute(check_error=True)
-        return [{"name": r.name, "ofport": r.ofport, "external_ids": dict(r.external_ids)} for r in rows or []]
-
-    def port_bridge(self, port: str) -> str | None:
-        """The bridge holding a port, or None."""
-        if self.find_interface(port) is None:
-            return None  # asked first: ovsdbapp logs "no such interface" at ERROR level
-        try:
-            return self._api.iface_to_br(port).execute(check_error=True)
-        except Exception:  # noqa: BLE001 - "no such interface" is the normal negative answer
-            return None

@@ -12,19 +12,37 @@ import os
 import socket
 import socketserver
 import stat
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from dovecote.driver.errors import DriverError, NotFound
-from dovecote.driver.handlers import ROUTES, TEARDOWN, Driver
+from dovecote.driver.errors import DriverError, InvalidRequest, NotFound
+from dovecote.driver.handlers import TEARDOWN, Handler
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
 
 
+def parse_body(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object. An empty body is an empty request: Docker's retry of a call
+    whose connection broke (reference §7.2), which each handler rejects with a message saying so."""
+    if not body.strip():
+        return {}
+    try:
+        request = json.loads(body)
+    except ValueError as exc:  # also a body that is not UTF-8
+        raise InvalidRequest(f"malformed request: {exc}") from exc
+    if not isinstance(request, dict):
+        raise InvalidRequest("malformed request: request is not a JSON object")
+    return request
+
+
 def reply_for(path: str, exc: Exception) -> dict[str, Any]:
-    """The one mapping from an exception to what Docker sees."""
+    """The one mapping from an exception to what Docker sees.
+
+    A DriverError is the user's to read; anything else is a bug, logged with its traceback.
+    """
     if isinstance(exc, NotFound) and path in TEARDOWN:
         return {}
     if isinstance(exc, DriverError):
@@ -40,18 +58,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        handler = ROUTES.get(self.path)
+        handler = self.server.routes.get(self.path)
         if handler is None:
             self._send(404, b"404 page not found\n", "text/plain")
             return
+        log.debug("%s %s", self.path, body[:2000])
         try:
-            request = json.loads(body) if body.strip() else {}
-            if not isinstance(request, dict):
-                raise ValueError("request is not a JSON object")
-            log.debug("%s %s", self.path, body[:2000])
-            response = handler(self.server.driver, request)
-        except ValueError as exc:
-            response = {"Err": f"malformed request: {exc}"}
+            response = handler(parse_body(body))
         except Exception as exc:  # noqa: BLE001 - every failure must become a JSON reply
             response = reply_for(self.path, exc)
         if "Err" in response:
@@ -74,8 +87,8 @@ class PluginServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
     daemon_threads = True
 
-    def __init__(self, path: str, driver: Driver) -> None:
-        self.driver = driver
+    def __init__(self, path: str, routes: Mapping[str, Handler]) -> None:
+        self.routes = routes
         self.path = path
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         _remove_stale_socket(path)

@@ -26,13 +26,17 @@ GRACE = "3"
 
 
 @pytest.fixture
-def quick_gc(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The driver restarted with a short orphan grace, and restarted with the default afterwards."""
-    monkeypatch.setenv("DOVECOTE_ORPHAN_GRACE", GRACE)
+def quick_gc(stack: Stack) -> Iterator[None]:
+    """The driver restarted with a short ``--orphan-grace``, and restarted with the default afterwards."""
+    assert stack.driver is not None
+    default_argv = list(stack.driver.argv)
+    stack.driver.argv = [*default_argv, "--orphan-grace", GRACE]
     restart_driver(stack, signal.SIGTERM)
-    yield
-    monkeypatch.delenv("DOVECOTE_ORPHAN_GRACE")
-    restart_driver(stack, signal.SIGTERM)
+    try:
+        yield
+    finally:
+        stack.driver.argv = default_argv
+        restart_driver(stack, signal.SIGTERM)
 
 
 def restart_driver(stack: Stack, sig: int) -> None:
