@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from dovecote import contract
-from dovecote.reconciler.snapshot import Attachment, Container, DockerSnapshot, Network, OvsBridge, OvsPort
+from dovecote.reconciler.snapshot import (
+    Attachment,
+    Container,
+    DockerSnapshot,
+    Network,
+    OperatorConfig,
+    OvsBridge,
+    OvsPort,
+)
 
 NET_ID = "a" * 64
 
@@ -46,3 +54,22 @@ def container(name: str, endpoint_id: str, network_id: str = NET_ID, **labels: s
 
 def docker(*containers: Container, networks: tuple[tuple[str, str], ...] = ((NET_ID, "mynet"),)) -> DockerSnapshot:
     return DockerSnapshot(tuple(Network(i, n) for i, n in networks), containers)
+
+
+def copro_port(name: str, ofport: int, network_id: str = NET_ID, acl: str = "") -> OvsPort:
+    record = contract.PortRecord(name, network_id, contract.PortRole.COPRO_PORT, acl=acl)
+    return OvsPort(name, ofport, contract.encode_port(record))
+
+
+def hand_port(name: str, ofport: int) -> OvsPort:
+    """An interface the operator added with ovs-vsctl: no dovecote keys."""
+    return OvsPort(name, ofport)
+
+
+def created(name: str, network_id: str = NET_ID, **labels: str) -> Container:
+    """A container Docker has created for the network but not started: no endpoint listed yet."""
+    return Container((name.encode().hex() + "e" * 64)[:64], name, labels, (), running=False, networks=(network_id,))
+
+
+def operator(**view: Any) -> OperatorConfig:
+    return OperatorConfig(**view)
