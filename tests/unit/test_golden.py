@@ -1,8 +1,9 @@
 """The generated file and the problems for fixed inputs, byte for byte (golden files).
 
-The reconciler is about to be restructured (issue 13): these files pin down what FAUCET reads and
-what operators are told, so that the restructuring provably changes neither. A deliberate change
-regenerates them with ``DOVECOTE_REGENERATE_GOLDEN=1`` and says why in its commit.
+The golden files were written by the reconciler before its restructuring into read -> plan ->
+render -> apply (they were checked against it in the commit that added them), from the inputs in
+``golden_scenarios``: the typed planner and renderer give FAUCET the same bytes. A deliberate
+change regenerates them with ``DOVECOTE_REGENERATE_GOLDEN=1`` and says why in its commit.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from dovecote.reconciler.desired import desired_config
-from dovecote.reconciler.render import render_generated
-from dovecote.reconciler.snapshot import OvsSnapshot
+from dovecote.reconciler.plan import plan
+from dovecote.reconciler.render import render
 from tests.unit import fixtures
 from tests.unit.golden_scenarios import SCENARIOS
 
@@ -23,10 +23,10 @@ GOLDEN = Path(__file__).parent / "golden"
 
 def _outputs(name: str) -> tuple[str, str]:
     bridges, docker, operator = SCENARIOS[name](fixtures)
-    planned = desired_config(OvsSnapshot(bridges), docker, operator)
+    planned = plan(fixtures.world(bridges, docker, operator))
     lines = [str(p) for p in planned.problems]
     lines += [f"mac {m.dp}/{m.ofport} {m.container} {m.current} -> {m.wanted}" for m in planned.macs]
-    return render_generated(planned.dps, planned.vlans), "".join(line + "\n" for line in lines)
+    return render(planned), "".join(line + "\n" for line in lines)
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
