@@ -19,7 +19,7 @@ cuts off every container past the 256th (docs/benchmarks.md §4); 4096 holds a /
 what one FAUCET dp handles. It is fixed: a VLAN change cold-starts every dp on the VLAN."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DesiredPort:
     """One interface of a dovecote dp, as FAUCET should have it."""
 
