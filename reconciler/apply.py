@@ -100,6 +100,8 @@ class Applier:
         current = world.generated_text
         if current is not None:
             self.written_hash = sha256_text(current)
+        else:
+            self._on_disk = Plan()  # no file: nothing is configured yet, so the change line lists everything
         if current == candidate:
             self._on_disk = plan
             if include_ok and self._loaded(digest, world.faucet):

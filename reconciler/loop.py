@@ -70,9 +70,8 @@ class Reconciler:
             retry_seconds,
             ForwardingWatch(recheck=forwarding_recheck),
         )
-        self.plan = Plan()
-        """The latest plan (as applied), for the status file."""
-        self.candidate_hash = ""
+        self.outcome = Outcome("none", Plan())
+        """The latest pass's outcome: its plan (as applied) feeds the status file."""
         self._dirty = threading.Event()
         self._stop = threading.Event()
         self._last_kick = float("-inf")
@@ -141,8 +140,13 @@ class Reconciler:
             if self.publish_status is not None:
                 self.publish_status(self.status_document())
 
+    @property
+    def deadline(self) -> tuple[float, str]:
+        """When (monotonic) and why the loop runs a pass if no hint comes first."""
+        return self._wake_at, self._wake_reason
+
     def _settle(self, outcome: Outcome, started: float) -> None:
-        self.plan, self.candidate_hash = outcome.plan, outcome.candidate_hash
+        self.outcome = outcome
         if outcome.result != "rejected":
             self.metrics.pass_seconds.observe(self.clock.monotonic() - started - outcome.reload_seconds)
         if outcome.result == "held":
@@ -157,11 +161,11 @@ class Reconciler:
     def status_document(self) -> contract.StatusDocument:
         """The status file ``dovecote status`` reads (``contract.StatusDocument``)."""
         return status_document(
-            self.plan,
+            self.outcome.plan,
             time=self.clock.time(),
             faucet_config=self.config_path,
             generated_file=self.generated_path,
-            candidate_hash=self.candidate_hash,
+            candidate_hash=self.outcome.candidate_hash,
             written_hash=self.applier.written_hash,
             loaded_hash=self.applier.loaded_hash,
             rejected=self.applier.rejected,

@@ -13,6 +13,7 @@ import os
 
 from dovecote import contract
 from dovecote.reconciler.desired import Plan
+from dovecote.reconciler.errors import WriteFailed
 from dovecote.reconciler.faucet import write_atomic
 
 
@@ -60,5 +61,8 @@ def status_document(
 
 def write_status(path: str, document: contract.StatusDocument) -> None:
     """Atomically, like the FAUCET config: a reader sees the old document or the new one."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    write_atomic(path, json.dumps(document.to_json(), indent=1, sort_keys=True) + "\n")
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        write_atomic(path, json.dumps(document.to_json(), indent=1, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise WriteFailed(f"cannot write the status file {path}: {exc}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,7 +13,7 @@ from dovecote import contract
 from dovecote.contract import GENERATED_NAME, PortKind
 from dovecote.reconciler.apply import Io
 from dovecote.reconciler.changes import describe_changes
-from dovecote.reconciler.errors import SourceUnavailable
+from dovecote.reconciler.errors import CandidateRejected, ReloadUnconfirmed, SourceUnavailable
 from dovecote.reconciler.faucet import SignalError, read_text, wait_for_reload
 from dovecote.reconciler.loop import Reconciler
 from dovecote.reconciler.operator_config import read_operator
@@ -92,9 +93,13 @@ class Harness:
         return self.reconciler.metrics.registry.get_sample_value(name, labels)
 
 
-def test_loop_writes_validates_and_signals_once_then_is_idempotent(tmp_path: Path) -> None:
+def test_loop_writes_validates_and_signals_once_then_is_idempotent(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     h = Harness(tmp_path, (bridge(ports=(container_port("e1" * 32, 1),)),), docker(container("web", "e1" * 32)))
-    assert h.reconciler.run_pass() == "reload"
+    with caplog.at_level(logging.INFO, "dovecote.reconciler.apply"):
+        assert h.reconciler.run_pass() == "reload"
+    assert "config written: dp mynet (0x1) new with 2 interfaces" in caplog.text
     assert "container web" in h.generated.read_text()
     assert h.faucet.signals == 1
     assert h.reconciler.run_pass() == "noop"
@@ -131,6 +136,7 @@ def test_loop_rejected_candidate_is_not_written_and_not_signalled(tmp_path: Path
     )
     h.bridges = (bridge(dpid=1),)
     assert h.reconciler.run_pass() == "rejected"
+    assert isinstance(h.reconciler.outcome.error, CandidateRejected) and not h.reconciler.outcome.error.retryable
     status = h.published[-1]
     assert "bogus_key" in status.rejected and status.rejected == h.reconciler.applier.rejected
     assert h.generated.read_text() == before
@@ -195,12 +201,12 @@ def test_an_unconfirmed_reload_is_retried_at_its_deadline(tmp_path: Path) -> Non
     started = h.clock.now
     assert h.reconciler.run_pass() == "unconfirmed"
     assert h.clock.now == pytest.approx(started + 2, abs=0.3)  # waited reload_timeout on the injected clock
-    assert h.reconciler._wake_at == pytest.approx(h.clock.now + 5.0)
-    assert h.reconciler._wake_reason == "retry-reload"
+    assert h.reconciler.deadline == (pytest.approx(h.clock.now + 5.0), "retry-reload")
+    assert isinstance(h.reconciler.outcome.error, ReloadUnconfirmed) and h.reconciler.outcome.error.retryable
     assert h.sample("dovecote_faucet_reloads_unconfirmed_total") == 1
     h.faucet.deaf = False
     assert h.reconciler.run_pass() == "reload"
-    assert h.reconciler._wake_reason == "resync"
+    assert h.reconciler.deadline[1] == "resync" and h.reconciler.outcome.error is None
 
 
 def test_a_signal_that_fails_is_an_unconfirmed_reload(tmp_path: Path) -> None:
@@ -222,17 +228,16 @@ def test_a_port_faucet_never_saw_up_is_flapped_and_the_next_check_is_the_deadlin
     h.io.flap = flapped.append
     assert h.reconciler.run_pass() == "reload"
     watch = h.reconciler.applier.forwarding
-    assert h.reconciler._wake_reason == "forwarding-check"
-    assert h.reconciler._wake_at == pytest.approx(h.clock.now + watch.grace + 0.05)
+    assert h.reconciler.deadline == (pytest.approx(h.clock.now + watch.grace + 0.05), "forwarding-check")
     for _ in range(2):  # two misses, `grace` apart
-        h.clock.now = h.reconciler._wake_at
+        h.clock.now = h.reconciler.deadline[0]
         assert h.reconciler.run_pass() == "noop"
     assert flapped == [port.name]
     assert h.sample("dovecote_port_nudges_total") == 1
     flows["text"] = "table=1, priority=4096,in_port=1,vlan_tci=0x0000/0x1fff actions=push_vlan:0x8100,goto_table:2"
-    h.clock.now = h.reconciler._wake_at
+    h.clock.now = h.reconciler.deadline[0]
     h.reconciler.run_pass()
-    assert h.reconciler._wake_reason == "resync"  # verified: next look at the recheck, after the 60 s resync
+    assert h.reconciler.deadline[1] == "resync"  # verified: next look at the recheck, after the 60 s resync
 
 
 def test_a_source_that_cannot_be_read_fails_the_pass_for_a_retry(tmp_path: Path) -> None:
@@ -269,6 +274,31 @@ def test_loop_coalesces_a_burst_of_kicks_into_few_passes(tmp_path: Path) -> None
     thread.join(20)
     assert not thread.is_alive()
     assert len(passes) == 2  # the first pass, then exactly one more for the whole burst
+
+
+def test_the_deadline_wakes_the_loop_without_a_hint(tmp_path: Path) -> None:
+    """No timers: the resync deadline is the wait's own timeout, computed from the injected clock."""
+    h = Harness(tmp_path, (bridge(),), docker(), settle_seconds=0, resync_seconds=60.0)
+    reconciler = h.reconciler
+    results: list[str] = []
+    waits: list[tuple[float, str]] = []
+    original = reconciler.run_pass
+
+    def counting() -> str:
+        results.append(original())
+        waits.append((reconciler.deadline[0] - h.clock.now, reconciler.deadline[1]))
+        h.clock.now = reconciler.deadline[0]  # 60 s pass on the injected clock: the deadline is now
+        if len(results) >= 3:
+            reconciler.stop()
+        return results[-1]
+
+    reconciler.run_pass = counting  # type: ignore[method-assign]
+    thread = threading.Thread(target=reconciler.run_forever)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert results == ["reload", "noop", "noop"]  # one hint (the start), then passes at the deadline
+    assert waits == [(60.0, "resync")] * 3
 
 
 def test_loop_holds_reloads_for_the_pacer_but_passes_that_change_nothing_do_not_count(tmp_path: Path) -> None:
