@@ -15,35 +15,28 @@ class ReconcileError(Exception):
     """Base of the reconciler's own errors; ``retryable`` tells the loop what to do."""
 
     retryable = False
-    kind = "error"
-    """The ``kind`` label of ``dovecote_errors_total``."""
 
 
 class SourceUnavailable(ReconcileError):
     """OVSDB, Docker or the operator's files cannot be read right now."""
 
     retryable = True
-    kind = "source"
 
 
 class WriteFailed(ReconcileError):
     """The generated file, the operator's file or the status file cannot be written."""
 
     retryable = True
-    kind = "write"
 
 
 class ReloadUnconfirmed(ReconcileError):
     """FAUCET could not be signalled, or its metrics did not confirm the reload in time."""
 
     retryable = True
-    kind = "reload"
 
 
 class CandidateRejected(ReconcileError):
     """FAUCET's parser rejects the candidate: nothing is written until the input changes."""
-
-    kind = "rejected"
 
 
 class BadValue(ReconcileError, ValueError):
@@ -51,8 +44,6 @@ class BadValue(ReconcileError, ValueError):
 
     ``fix`` says what the operator can do about it.
     """
-
-    kind = "bad-input"
 
     def __init__(self, reason: str, fix: str = "") -> None:
         super().__init__(reason)

@@ -118,8 +118,7 @@ class Reconciler:
 
     def _failed(self, exc: Exception, backoff: float) -> None:
         """Count and log a pass that raised; the loop runs it again after ``backoff`` seconds."""
-        kind = exc.kind if isinstance(exc, ReconcileError) else type(exc).__name__
-        self.metrics.errors.labels(kind).inc()
+        self.metrics.errors.labels(type(exc).__name__).inc()
         self.metrics.passes.labels("error").inc()
         if isinstance(exc, ReconcileError) and exc.retryable:
             log.warning("reconcile pass failed (retrying in %.0f s): %s", backoff, exc)
