@@ -1,10 +1,10 @@
-"""Reconcile cost without a stack: desired state + render, and FAUCET validation, as ports grow.
+"""Reconcile cost without a stack: plan + render, and FAUCET validation, as ports grow.
 
 Every pass of the reconciler recomputes the whole generated file from full snapshots, so this cost
 is paid on every container start. It must stay linear in ports and small next to FAUCET's own
-reload (faucet.md §4.5). Synthetic snapshots are built from reconciler.snapshot dataclasses: one
-network (one dp, one VLAN) of N container ports, a tenth of them with a port ACL label, as the
-driver would record them. Sizes are interleaved in a rotated order on every repetition and medians
+reload (faucet.md §4.5). A synthetic World is built from reconciler.world dataclasses: one network
+(one dp, one VLAN) of N container ports, a tenth of them with a port ACL label, as the driver would
+record them and the sources would decode them. Sizes are interleaved in a rotated order on every repetition and medians
 are reported (the machine is shared and noisy).
 
     /opt/dovecote/venv/bin/python bench/reconcile.py [--sizes 10,100,1000,5000] [--reps 5] [--profile 1000]
@@ -22,22 +22,35 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from common import ROOT, LoadSampler, emit_json, machine, median, table
 
 from dovecote import contract
-from dovecote.reconciler.desired import desired_config
-from dovecote.reconciler.render import HEADER, _order_dp, has_include, operator_view, render_generated
-from dovecote.reconciler.snapshot import Attachment, Container, DockerSnapshot, Network, OvsBridge, OvsPort, OvsSnapshot
+from dovecote.reconciler.desired import Plan
+from dovecote.reconciler.operator_config import operator_view
+from dovecote.reconciler.plan import plan
+from dovecote.reconciler.render import HEADER, dump_yaml, faucet_document, render
 from dovecote.reconciler.validate import validate
+from dovecote.reconciler.world import (
+    Attachment,
+    Bridge,
+    Container,
+    DockerNetwork,
+    DockerView,
+    Interface,
+    OperatorConfig,
+    World,
+    assemble,
+)
 
 NETWORK_ID = "b" * 64
 OPERATOR_TEXT = (ROOT / "examples" / "faucet.yaml").read_text()
 
 
-def snapshots(ports: int, per_network: int) -> tuple[OvsSnapshot, DockerSnapshot]:
+def world(ports: int, per_network: int, operator: OperatorConfig | None = None) -> World:
     """N container ports as the driver records them, split into networks of ``per_network``."""
     bridges, networks, containers = [], [], []
     for first in range(0, ports, per_network):
@@ -54,66 +67,49 @@ def snapshots(ports: int, per_network: int) -> tuple[OvsSnapshot, DockerSnapshot
         for number in range(first, min(ports, first + per_network)):
             endpoint = f"{number:08x}" + "e" * 56
             ofport = number - first + 1
-            members.append(
-                OvsPort(
-                    name=contract.host_veth_name(endpoint),
-                    ofport=ofport,
-                    external_ids=contract.encode_port(
-                        contract.container_port(
-                            endpoint, network_id, f"02:42:0a:00:{ofport >> 8 & 0xFF:02x}:{ofport & 0xFF:02x}"
-                        )
-                    ),
-                )
-            )
+            mac = f"02:42:0a:00:{ofport >> 8 & 0xFF:02x}:{ofport & 0xFF:02x}"
+            port = contract.container_port(endpoint, network_id, mac)
+            members.append(Interface(port.name, ofport, port))
             labels = {"dovesnap.faucet.portacl": "allow-all"} if number % 10 == 0 else {}
             container_id = f"{number:08x}" + "c" * 56
             containers.append(
                 Container(container_id, f"bench{number}", labels, (Attachment(network_id, endpoint, "", ""),))
             )
-        bridges.append(OvsBridge(record, tuple(members)))
-        networks.append(Network(network_id, f"benchnet{index}"))
-    return OvsSnapshot(tuple(bridges)), DockerSnapshot(tuple(networks), tuple(containers))
+        bridges.append(Bridge(record, tuple(members)))
+        networks.append(DockerNetwork(network_id, f"benchnet{index}"))
+    docker = DockerView(tuple(networks), tuple(containers))
+    return assemble(bridges, docker, operator or operator_view([OPERATOR_TEXT]), OPERATOR_TEXT)
 
 
-def pure_pass(ovs: OvsSnapshot, docker: DockerSnapshot) -> str:
-    """What one reconciler pass computes before any I/O: operator view, desired dps, YAML, hash."""
+def pure_pass(base: World) -> str:
+    """What one reconciler pass computes before any I/O: operator view, plan, YAML, hash."""
     operator = operator_view([OPERATOR_TEXT])
-    desired = desired_config(ovs, docker, operator)
-    candidate = render_generated(desired.dps, desired.vlans)
+    candidate = render(plan(replace(base, operator=operator)))
     hashlib.sha256(candidate.encode()).hexdigest()
-    has_include(OPERATOR_TEXT)
     return candidate
 
 
-def render_c(dps: Any, vlans: Any) -> str:
-    """Alternative 1: render.py's dumper with ruamel's C emitter (``pure=False``); same bytes."""
+def render_c(planned: Plan) -> str:
+    """Alternative 1: render.py's dicts dumped by ruamel's C emitter (``pure=False``); same bytes."""
     from ruamel.yaml import YAML
 
-    yaml = YAML(typ="safe")
+    yaml = YAML(typ="safe", pure=False)
     yaml.default_flow_style = False
     yaml.sort_base_mapping_type_on_output = False
     yaml.allow_unicode = True
-    document: dict[str, Any] = {}
-    if vlans:
-        document["vlans"] = {name: dict(vlans[name]) for name in sorted(vlans)}
-    document["dps"] = {name: _order_dp(dps[name]) for name in sorted(dps)}
     stream = io.StringIO()
-    yaml.dump(document, stream)
+    yaml.dump(faucet_document(planned), stream)
     return HEADER + stream.getvalue()
 
 
-def render_restricted(dps: Any, vlans: Any) -> str:
+def render_restricted(planned: Plan) -> str:
     """Alternative 2 (prototype): an emitter for the generated file's shape only.
 
     Every string is a JSON string, which is a valid YAML 1.2 double-quoted scalar, so no label or
     name can inject YAML; the bench checks FAUCET's loader reads the same data as render.py's text.
     """
-    document: dict[str, Any] = {}
-    if vlans:
-        document["vlans"] = {name: dict(vlans[name]) for name in sorted(vlans)}
-    document["dps"] = {name: _order_dp(dps[name]) for name in sorted(dps)}
     out = [HEADER]
-    _emit(document, "", out)
+    _emit(faucet_document(planned), "", out)
     return "".join(out)
 
 
@@ -156,14 +152,14 @@ def load_faucet_yaml(text: str) -> Any:
 
 def profile(ports: int, per_network: int) -> None:
     """cProfile one pure pass and one validation: which share is ours, which FAUCET's."""
-    ovs, docker = snapshots(ports, per_network)
-    for what, func in (("pure pass", lambda: pure_pass(ovs, docker)), ("validate", None)):
+    base = world(ports, per_network)
+    for what, func in (("pure pass", lambda: pure_pass(base)), ("validate", None)):
         profiler = cProfile.Profile()
         if func is None:
             workdir = Path(tempfile.mkdtemp(prefix="dcbench-reconcile-"))
             try:
                 (workdir / "faucet.yaml").write_text(OPERATOR_TEXT)
-                candidate = pure_pass(ovs, docker)
+                candidate = pure_pass(base)
                 profiler.runcall(validate, str(workdir / "faucet.yaml"), OPERATOR_TEXT, candidate)
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
@@ -197,21 +193,28 @@ def main() -> None:
     load = LoadSampler()
     workdir = Path(tempfile.mkdtemp(prefix="dcbench-reconcile-"))
     samples: dict[int, dict[str, list[float]]] = {
-        n: {"desired": [], "render": [], "pure_pass": [], "validate": [], "render_c": [], "render_restricted": []}
+        n: {
+            "plan": [],
+            "render": [],
+            "yaml": [],
+            "pure_pass": [],
+            "validate": [],
+            "render_c": [],
+            "render_restricted": [],
+        }
         for n in sizes
     }
     checks: dict[int, dict[str, bool]] = {}
     config = workdir / "faucet.yaml"
     config.write_text(OPERATOR_TEXT)
     try:
-        inputs = {n: snapshots(n, args.per_network or n) for n in sizes}
-        operator = operator_view([OPERATOR_TEXT])
+        inputs = {n: world(n, args.per_network or n) for n in sizes}
         for rep in range(args.reps):
             order = sizes[rep % len(sizes) :] + sizes[: rep % len(sizes)]
             for n in order:
-                ovs, docker = inputs[n]
-                desired = desired_config(ovs, docker, operator)
-                candidate = render_generated(desired.dps, desired.vlans)
+                base = inputs[n]
+                planned = plan(base)
+                candidate = render(planned)
                 error = validate(str(config), OPERATOR_TEXT, candidate)
                 if error:
                     raise SystemExit(f"the synthetic config of {n} ports is invalid: {error}")
@@ -219,18 +222,19 @@ def main() -> None:
                 if n not in checks:
                     faucet_view = load_faucet_yaml(candidate)
                     checks[n] = {
-                        "c_emitter_same_bytes": render_c(desired.dps, desired.vlans) == candidate,
-                        "restricted_same_data": load_faucet_yaml(render_restricted(desired.dps, desired.vlans))
-                        == faucet_view,
+                        "c_emitter_same_bytes": render_c(planned) == candidate,
+                        "restricted_same_data": load_faucet_yaml(render_restricted(planned)) == faucet_view,
                     }
-                cell["desired"].append(timed(lambda o=ovs, d=docker: desired_config(o, d, operator)))
-                cell["render"].append(timed(lambda d=desired: render_generated(d.dps, d.vlans)))
-                cell["pure_pass"].append(timed(lambda o=ovs, d=docker: pure_pass(o, d)))
+                document = faucet_document(planned)
+                cell["plan"].append(timed(lambda b=base: plan(b)))
+                cell["render"].append(timed(lambda p=planned: render(p)))
+                cell["yaml"].append(timed(lambda d=document: dump_yaml(d)))
+                cell["pure_pass"].append(timed(lambda b=base: pure_pass(b)))
                 started = time.perf_counter()
                 validate(str(config), OPERATOR_TEXT, candidate)
                 cell["validate"].append(time.perf_counter() - started)
-                cell["render_c"].append(timed(lambda d=desired: render_c(d.dps, d.vlans)))
-                cell["render_restricted"].append(timed(lambda d=desired: render_restricted(d.dps, d.vlans)))
+                cell["render_c"].append(timed(lambda p=planned: render_c(p)))
+                cell["render_restricted"].append(timed(lambda p=planned: render_restricted(p)))
                 load.sample()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -242,8 +246,9 @@ def main() -> None:
         rows.append(
             [
                 n,
-                med["desired"] * 1e3,
+                med["plan"] * 1e3,
                 med["render"] * 1e3,
+                med["yaml"] * 1e3,
                 med["pure_pass"] * 1e3,
                 med["pure_pass"] / n * 1e6,
                 med["validate"] * 1e3,
@@ -257,8 +262,9 @@ def main() -> None:
         table(
             [
                 "ports",
-                "desired ms",
+                "plan ms",
                 "render ms",
+                "of which YAML ms",
                 "pure pass ms",
                 "pure µs/port",
                 "validate ms",

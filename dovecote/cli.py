@@ -16,7 +16,15 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from dovecote.contract import DEFAULT_DRIVER_NAME, DEFAULT_OVSDB, plugin_socket
+from dovecote.contract import (
+    DEFAULT_DRIVER_NAME,
+    DEFAULT_FAUCET_METRICS,
+    DEFAULT_METRICS_ADDR,
+    DEFAULT_OVSDB,
+    DEFAULT_STATUS_FILE,
+    generated_path,
+    plugin_socket,
+)
 
 log = logging.getLogger("dovecote")
 
@@ -101,20 +109,25 @@ def run_reconciler(args: argparse.Namespace) -> int:
 
     from prometheus_client import start_http_server
 
+    from dovecote.reconciler.apply import Io
     from dovecote.reconciler.config_source import watch_config
     from dovecote.reconciler.docker_source import DockerSource
-    from dovecote.reconciler.faucet import Signaller, read_state, remove_stale_temp_files
+    from dovecote.reconciler.faucet import Signaller, read_state, read_text, remove_stale_temp_files
     from dovecote.reconciler.links import dump_flows, flap_link
-    from dovecote.reconciler.loop import Io, Reconciler
+    from dovecote.reconciler.loop import Reconciler
     from dovecote.reconciler.macs import set_container_mac
     from dovecote.reconciler.metrics import Metrics
+    from dovecote.reconciler.operator_config import read_operator
     from dovecote.reconciler.ovsdb_source import OvsdbSource
+    from dovecote.reconciler.status import write_status
     from dovecote.reconciler.validate import validate
+    from dovecote.reconciler.world import Sources
 
     if not os.path.exists(args.faucet_config):
         log.error("FAUCET config %s does not exist", args.faucet_config)
         return 2
-    for name in remove_stale_temp_files(os.path.dirname(os.path.realpath(args.faucet_config))):
+    config_dir = os.path.dirname(os.path.realpath(args.faucet_config))
+    for name in remove_stale_temp_files(config_dir):
         log.info("removed %s, left by an interrupted reconciler", name)
     metrics = Metrics()
     kick_target: list[Reconciler] = []
@@ -126,26 +139,32 @@ def run_reconciler(args: argparse.Namespace) -> int:
     ovsdb = OvsdbSource(args.ovsdb, kick)
     docker_source = DockerSource(kick, args.driver_name)
     faucet_state = functools.partial(read_state, args.faucet_metrics) if args.faucet_metrics else (lambda: None)
+    sources = Sources(
+        bridges=ovsdb.snapshot,
+        docker=docker_source.snapshot,
+        operator=functools.partial(read_operator, args.faucet_config),
+        generated=functools.partial(read_text, generated_path(config_dir)),
+        faucet=faucet_state,
+    )
     io = Io(
-        ovs_snapshot=ovsdb.snapshot,
-        docker_snapshot=docker_source.snapshot,
         validate=validate,
         signal=Signaller(args.faucet_pidfile, args.faucet_container),
         faucet_state=faucet_state,
-        publish_status=functools.partial(_write_status, args.status_file) if args.status_file else None,
         set_mac=lambda change: set_container_mac(docker_source.pid(change.container_id), change),
         dump_flows=dump_flows,
         flap=flap_link,
     )
     reconciler = Reconciler(
         args.faucet_config,
+        sources,
         io,
         metrics,
+        publish_status=functools.partial(write_status, args.status_file) if args.status_file else None,
         resync_seconds=args.resync,
         min_reload_interval=args.min_reload_interval,
         max_reload_interval=args.max_reload_interval,
+        forwarding_recheck=args.forwarding_recheck,
     )
-    reconciler.forwarding.recheck = args.forwarding_recheck
     kick_target.append(reconciler)
     host, _, port = args.metrics_addr.rpartition(":")
     start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry)
@@ -161,13 +180,6 @@ def run_reconciler(args: argparse.Namespace) -> int:
         docker_source.stop()
         ovsdb.stop()
     return 0
-
-
-def _write_status(path: str, document: dict[str, Any]) -> None:
-    from dovecote.reconciler.faucet import write_atomic
-
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    write_atomic(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -203,15 +215,17 @@ def parser() -> argparse.ArgumentParser:
     who.add_argument("--faucet-container", help="name of a FAUCET container, for SIGHUP through Docker")
     rec.add_argument(
         "--faucet-metrics",
-        default="http://127.0.0.1:9302/metrics",
+        default=DEFAULT_FAUCET_METRICS,
         help="FAUCET's Prometheus URL ('' to skip confirmation)",
     )
     rec.add_argument("--ovsdb", default=DEFAULT_OVSDB)
-    rec.add_argument("--metrics-addr", default="127.0.0.1:9304")
-    rec.add_argument("--driver-name", default="ovs", help="the Docker driver name whose networks to manage")
+    rec.add_argument("--metrics-addr", default=DEFAULT_METRICS_ADDR)
+    rec.add_argument(
+        "--driver-name", default=DEFAULT_DRIVER_NAME, help="the Docker driver name whose networks to manage"
+    )
     rec.add_argument(
         "--status-file",
-        default="/run/dovecote/reconciler-status.json",
+        default=DEFAULT_STATUS_FILE,
         help="JSON status rewritten after every pass, for 'dovecote status' ('' to skip)",
     )
     rec.add_argument(

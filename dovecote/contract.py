@@ -518,6 +518,9 @@ class StatusDocument:
     time: float
     faucet_config: str
     generated_file: str
+    candidate_hash: str = ""
+    """sha256 of the generated file this document's ``ports`` render to. A port is in the file on
+    disk when it equals ``written_hash``, and FAUCET runs it when that equals ``loaded_hash``."""
     written_hash: str = ""
     """sha256 of the generated file the reconciler last wrote (or found up to date)."""
     loaded_hash: str = ""
@@ -545,6 +548,7 @@ class StatusDocument:
                 time=float(data["time"]),
                 faucet_config=str(data["faucet_config"]),
                 generated_file=str(data["generated_file"]),
+                candidate_hash=str(data.get("candidate_hash") or ""),
                 written_hash=str(data.get("written_hash") or ""),
                 loaded_hash=str(data.get("loaded_hash") or ""),
                 rejected=str(data.get("rejected") or ""),

@@ -15,11 +15,12 @@ from typing import Any
 import docker
 from docker.errors import DockerException
 
-from dovecote.reconciler.snapshot import Attachment, Container, DockerSnapshot, Network
+from dovecote import contract
+from dovecote.reconciler.errors import SourceUnavailable
+from dovecote.reconciler.world import Attachment, Container, DockerNetwork, DockerView
 
 log = logging.getLogger(__name__)
 
-DRIVER_NAME = "ovs"
 RELEVANT = {
     "container": {"create", "start", "die", "destroy", "update", "rename"},
     "network": {"connect", "disconnect", "create", "destroy"},
@@ -30,7 +31,7 @@ class DockerSource:
     def __init__(
         self,
         on_change: Callable[[str], None],
-        driver_name: str = DRIVER_NAME,
+        driver_name: str = contract.DEFAULT_DRIVER_NAME,
         client: docker.DockerClient | None = None,
     ) -> None:
         self.client = client or docker.from_env(timeout=30)
@@ -48,14 +49,21 @@ class DockerSource:
         if self._stream is not None:
             self._stream.close()
 
-    def snapshot(self) -> DockerSnapshot:
+    def snapshot(self) -> DockerView:
+        """This driver's networks and the containers that are, or may soon be, on them."""
+        try:
+            return self._snapshot()
+        except DockerException as exc:
+            raise SourceUnavailable(f"cannot list Docker's networks and containers: {exc}") from exc
+
+    def _snapshot(self) -> DockerView:
         api = self.client.api
-        networks = tuple(Network(n["Id"], n["Name"]) for n in api.networks(filters={"driver": self.driver_name}))
+        networks = tuple(DockerNetwork(n["Id"], n["Name"]) for n in api.networks(filters={"driver": self.driver_name}))
         ids = {n.id for n in networks}
         by_name = {n.name: n.id for n in networks}
         containers = []
         # All of them: a created container (not running yet) may own a port about to be configured,
-        # and any running one may be connected to a network next (reconciler.desired, _newcomer).
+        # and any running one may be connected to a network next (reconciler.plan, _newcomer).
         for item in api.containers(all=True):
             running = item.get("State") == "running"
             listed = (item.get("NetworkSettings") or {}).get("Networks") or {}
@@ -75,7 +83,7 @@ class DockerSource:
                 name = (item.get("Names") or ["/" + item["Id"][:12]])[0].lstrip("/")
                 labels = dict(item.get("Labels") or {})
                 containers.append(Container(item["Id"], name, labels, attachments, running, tuple(sorted(member_of))))
-        return DockerSnapshot(networks, tuple(sorted(containers, key=lambda c: c.id)))
+        return DockerView(networks, tuple(sorted(containers, key=lambda c: c.id)))
 
     def pid(self, container_id: str) -> int:
         """The container's init pid (0 when it is not running)."""

@@ -7,7 +7,6 @@ A reload is confirmed from FAUCET's own metrics: ``faucet_config_reload_requests
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import signal
@@ -15,9 +14,12 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
+
+from dovecote.reconciler.errors import ReloadUnconfirmed
+from dovecote.reconciler.world import FaucetState
+from dovecote.reconciler.world import sha256_text as sha256_text  # the hash FAUCET lists (bench/reload.py)
 
 log = logging.getLogger(__name__)
 
@@ -69,19 +71,16 @@ def remove_stale_temp_files(directory: str) -> list[str]:
     return removed
 
 
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def read_text(path: str) -> str | None:
+    """A file's text, or None when it does not exist (the generated file before the first pass)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
 
 
-@dataclass(frozen=True)
-class ReloadState:
-    requests: float
-    load_error: float
-    hashes: str
-    error: str
-
-
-def read_state(metrics_url: str, timeout: float = 10.0) -> ReloadState | None:
+def read_state(metrics_url: str, timeout: float = 10.0) -> FaucetState | None:
     """FAUCET's reload counters, or None when its metrics cannot be read."""
     try:
         with urllib.request.urlopen(metrics_url, timeout=timeout) as response:  # noqa: S310 - operator's URL
@@ -98,10 +97,10 @@ def read_state(metrics_url: str, timeout: float = 10.0) -> ReloadState | None:
             elif sample.name == "faucet_config_hash_info":
                 hashes = sample.labels.get("hashes", "")
                 error = sample.labels.get("error", "")
-    return ReloadState(requests, load_error, hashes, error)
+    return FaucetState(requests, load_error, tuple(hashes.split(",")) if hashes else (), error)
 
 
-class SignalError(RuntimeError):
+class SignalError(ReloadUnconfirmed):
     """FAUCET could not be signalled."""
 
 
@@ -132,8 +131,8 @@ class Signaller:
 
 
 def wait_for_reload(
-    read: Callable[[], ReloadState | None],
-    before: ReloadState | None,
+    read: Callable[[], FaucetState | None],
+    before: FaucetState | None,
     expected_hash: str,
     timeout: float,
     clock: Callable[[], float] = time.monotonic,
@@ -146,7 +145,7 @@ def wait_for_reload(
         if state is not None and (before is None or state.requests > before.requests):
             if state.load_error:
                 return False, f"FAUCET rejected the config: {state.error or 'see faucet.log'}"
-            if expected_hash in state.hashes.split(","):
+            if state.runs(expected_hash):
                 return True, ""
         sleep(pause)
         pause = min(pause * 2, 0.2)

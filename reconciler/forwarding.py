@@ -14,12 +14,8 @@ also catches a port whose flows went missing for any other reason.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-from dovecote import contract
-from dovecote.reconciler.snapshot import OvsSnapshot
 
 _NATIVE_VLAN_FLOW = re.compile(r"in_port=(\d+),vlan_tci=0x0000/0x1fff actions=push_vlan")
 
@@ -31,36 +27,12 @@ def native_vlan_ports(flow_dump: str) -> set[int]:
 
 @dataclass(frozen=True)
 class Expected:
-    """A port that should have FAUCET's native-VLAN flow."""
+    """A port that should have FAUCET's native-VLAN flow (the planner lists them: Plan.forwarding)."""
 
     bridge: str
     ofport: int
     interface: str
     vlan: int
-
-
-def expected_forwarding(dps: Mapping[str, Mapping[str, Any]], ovs: OvsSnapshot) -> list[Expected]:
-    """Ports configured with a native VLAN whose link OVS reports up (FAUCET must act on their status)."""
-    bridges = {b.record.dpid: b for b in ovs.bridges}
-    found = []
-    for dp in dps.values():
-        bridge = bridges.get(dp.get("dp_id", -1))
-        if bridge is None:
-            continue
-        ports = {p.ofport: p for p in bridge.ports}
-        for number, entry in (dp.get("interfaces") or {}).items():
-            port = ports.get(number)
-            if (
-                number == contract.LOCAL_PORT
-                or port is None
-                or not port.link_up
-                or "native_vlan" not in entry
-                or entry.get("opstatus_reconf") is False  # FAUCET ignores its status on purpose
-                or entry.get("output_only")
-            ):
-                continue
-            found.append(Expected(bridge.name, number, port.name, int(entry["native_vlan"])))
-    return found
 
 
 @dataclass

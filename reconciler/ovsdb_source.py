@@ -1,7 +1,9 @@
 """OVSDB source: an IDL monitor on the few columns the reconciler reads; every change is a hint.
 
 The ``ovs`` IDL blocks when idle (no polling) and reconnects by itself (ovs-python.md §B). The IDL
-is not thread-safe, so its own thread turns each change into an immutable snapshot.
+is not thread-safe, so a lock keeps a pass from reading it while its thread applies updates. What a
+pass gets are typed, frozen rows: each bridge's record and each interface's, decoded through
+``dovecote.contract``.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import logging
 import threading
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 from dovecote import contract
-from dovecote.reconciler.snapshot import OvsBridge, OvsPort, OvsSnapshot
+from dovecote.reconciler.errors import SourceUnavailable
+from dovecote.reconciler.world import Bridge, Interface
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # ovs.poller imports eventlet, which warns about itself
@@ -58,9 +62,9 @@ class OvsdbSource:
     def stop(self) -> None:
         self._stop.set()
 
-    def snapshot(self, timeout: float = 30.0) -> OvsSnapshot:
+    def snapshot(self, timeout: float = 30.0) -> tuple[Bridge, ...]:
         if not self._ready.wait(timeout):
-            raise TimeoutError(f"no OVSDB snapshot from {self.url} yet")
+            raise SourceUnavailable(f"no OVSDB snapshot from {self.url} yet")
         with self._lock:
             assert self._idl is not None
             return build_snapshot(self._idl.tables)
@@ -99,17 +103,24 @@ class OvsdbSource:
             idl.close()
 
 
-def build_snapshot(tables: dict) -> OvsSnapshot:
+def build_snapshot(tables: dict) -> tuple[Bridge, ...]:
     """The dovecote bridges and their interfaces, from the IDL's tables."""
     bridges = []
     for row in tables["Bridge"].rows.values():
         record = contract.decode_network(row.name, dict(row.external_ids))
         if record is None:
             continue
-        ports = []
+        interfaces = []
         for port in row.ports:
             for iface in port.interfaces:
-                link_up = iface.link_state in ("up", ["up"])
-                ports.append(OvsPort(iface.name, _first(iface.ofport), dict(iface.external_ids), iface.type, link_up))
-        bridges.append(OvsBridge(record, tuple(sorted(ports, key=lambda p: p.name))))
-    return OvsSnapshot(tuple(sorted(bridges, key=lambda b: b.name)))
+                interfaces.append(_interface(iface))
+        bridges.append(Bridge(record, tuple(sorted(interfaces, key=lambda i: i.name))))
+    return tuple(sorted(bridges, key=lambda b: b.name))
+
+
+def _interface(row: Any) -> Interface:
+    """One Interface row, with the driver's record decoded (None for an interface dovecote did not add)."""
+    ids = dict(row.external_ids)
+    record = contract.decode_port(row.name, ids)
+    foreign = ids.get(contract.IFACE_ID, "") if record is None else ""
+    return Interface(row.name, _first(row.ofport), record, foreign, row.type, row.link_state in ("up", ["up"]))

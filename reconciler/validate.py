@@ -13,7 +13,7 @@ import warnings
 
 from dovecote.contract import GENERATED_NAME
 from dovecote.reconciler.faucet import TEMP_PREFIXES
-from dovecote.reconciler.render import swap_include, with_include
+from dovecote.reconciler.operator_config import swap_include, with_include
 
 LOGNAME = "dovecote-validate"
 

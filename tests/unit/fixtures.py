@@ -1,11 +1,21 @@
-"""Snapshot builders for the reconciler's pure-logic tests."""
+"""World builders for the reconciler's pure-logic tests: values as the sources would decode them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from dovecote import contract
-from dovecote.reconciler.snapshot import Attachment, Container, DockerSnapshot, Network, OvsBridge, OvsPort
+from dovecote.reconciler.world import (
+    Attachment,
+    Bridge,
+    Container,
+    DockerNetwork,
+    DockerView,
+    Interface,
+    OperatorConfig,
+    World,
+    assemble,
+)
 
 NET_ID = "a" * 64
 
@@ -16,9 +26,9 @@ def bridge(
     mode: str = "nat",
     dpid: int = 1,
     vlan: int = 100,
-    ports: tuple[OvsPort, ...] = (),
+    ports: tuple[Interface, ...] = (),
     **options: Any,
-) -> OvsBridge:
+) -> Bridge:
     record = contract.NetworkRecord(
         network_id=network_id,
         bridge=contract.bridge_name(network_id),
@@ -26,17 +36,27 @@ def bridge(
         gateways=("10.0.0.1/24",) if mode != "flat" else (),
         subnets=("10.0.0.0/24",),
     )
-    return OvsBridge(record, ports)
+    return Bridge(record, ports)
 
 
-def container_port(endpoint_id: str, ofport: int, network_id: str = NET_ID) -> OvsPort:
+def container_port(endpoint_id: str, ofport: int, network_id: str = NET_ID, link_up: bool = False) -> Interface:
     record = contract.container_port(endpoint_id, network_id, "02:00:00:00:00:01")
-    return OvsPort(record.name, ofport, contract.encode_port(record))
+    return Interface(record.name, ofport, record, link_up=link_up)
 
 
-def host_port(name: str, ofport: int, network_id: str = NET_ID, acl: str = "", vlan: int | None = None) -> OvsPort:
-    record = contract.PortRecord(name, network_id, contract.PortRole.HOST_PORT, acl=acl, vlan=vlan)
-    return OvsPort(name, ofport, contract.encode_port(record))
+def host_port(name: str, ofport: int, network_id: str = NET_ID, acl: str = "", vlan: int | None = None) -> Interface:
+    return Interface(
+        name, ofport, contract.PortRecord(name, network_id, contract.PortRole.HOST_PORT, acl=acl, vlan=vlan)
+    )
+
+
+def copro_port(name: str, ofport: int, network_id: str = NET_ID, acl: str = "") -> Interface:
+    return Interface(name, ofport, contract.PortRecord(name, network_id, contract.PortRole.COPRO_PORT, acl=acl))
+
+
+def hand_port(name: str, ofport: int) -> Interface:
+    """An interface the operator added with ovs-vsctl: no record."""
+    return Interface(name, ofport)
 
 
 def container(name: str, endpoint_id: str, network_id: str = NET_ID, **labels: str) -> Container:
@@ -44,5 +64,18 @@ def container(name: str, endpoint_id: str, network_id: str = NET_ID, **labels: s
     return Container(cid, name, labels, (Attachment(network_id, endpoint_id),))
 
 
-def docker(*containers: Container, networks: tuple[tuple[str, str], ...] = ((NET_ID, "mynet"),)) -> DockerSnapshot:
-    return DockerSnapshot(tuple(Network(i, n) for i, n in networks), containers)
+def created(name: str, network_id: str = NET_ID, **labels: str) -> Container:
+    """A container Docker has created for the network but not started: no endpoint listed yet."""
+    return Container((name.encode().hex() + "e" * 64)[:64], name, labels, (), running=False, networks=(network_id,))
+
+
+def docker(*containers: Container, networks: tuple[tuple[str, str], ...] = ((NET_ID, "mynet"),)) -> DockerView:
+    return DockerView(tuple(DockerNetwork(i, n) for i, n in networks), containers)
+
+
+def operator(**view: Any) -> OperatorConfig:
+    return OperatorConfig(**view)
+
+
+def world(bridges: tuple[Bridge, ...], docker_view: DockerView, operator_view: OperatorConfig | None = None) -> World:
+    return assemble(bridges, docker_view, operator_view or OperatorConfig())

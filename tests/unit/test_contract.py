@@ -75,6 +75,7 @@ def test_status_document_round_trips() -> None:
         time=1.5,
         faucet_config="/etc/faucet/faucet.yaml",
         generated_file="/etc/faucet/dovecote-generated.yaml",
+        candidate_hash="c" * 64,
         written_hash="a" * 64,
         loaded_hash="b" * 64,
         rejected="",
@@ -88,6 +89,7 @@ def test_status_document_round_trips() -> None:
     )
     text = json.dumps(document.to_json())
     assert contract.StatusDocument.from_json(json.loads(text)) == document
+    assert json.loads(text)["candidate_hash"] == "c" * 64
 
 
 @pytest.mark.parametrize("data", [{}, {"version": 1}, {"version": 2}, {"version": 2, "time": "x"}])

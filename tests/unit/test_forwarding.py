@@ -1,13 +1,8 @@
-"""The forwarding check: which ports must have FAUCET's flow, and when a link is flapped."""
+"""The forwarding check: reading FAUCET's flows, and when a link is flapped (which ports: test_plan)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from dovecote import contract
-from dovecote.reconciler.forwarding import Expected, ForwardingWatch, expected_forwarding, native_vlan_ports
-from dovecote.reconciler.snapshot import OvsSnapshot
-from tests.unit.fixtures import bridge, container_port
+from dovecote.reconciler.forwarding import Expected, ForwardingWatch, native_vlan_ports
 
 DUMP = """\
  cookie=0x5adc15c0, priority=20480,in_port=1 actions=goto_table:1
@@ -19,27 +14,6 @@ DUMP = """\
 
 def test_native_vlan_ports_reads_only_the_push_vlan_flows() -> None:
     assert native_vlan_ports(DUMP) == {1}
-
-
-def test_expected_forwarding_needs_a_native_vlan_an_up_link_and_faucet_listening() -> None:
-    up = [replace(container_port(f"e{i}" * 32, i), link_up=True) for i in (1, 2, 3, 4)]
-    down = replace(container_port("e5" * 32, 5), link_up=False)
-    br = bridge(ports=(*up, down))
-    dps = {
-        "mynet": {
-            "dp_id": 1,
-            "interfaces": {
-                1: {"native_vlan": 100},
-                2: {"description": "pending (no VLAN)"},
-                3: {"native_vlan": 100, "opstatus_reconf": False},
-                4: {"native_vlan": 100, "output_only": True},
-                5: {"native_vlan": 100},
-                contract.LOCAL_PORT: {"native_vlan": 100},
-                9: {"native_vlan": 100},  # not in OVS (a preallocated number)
-            },
-        }
-    }
-    assert expected_forwarding(dps, OvsSnapshot((br,))) == [Expected(br.name, 1, up[0].name, 100)]
 
 
 def test_watch_flaps_only_after_two_misses_and_then_backs_off() -> None:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from dovecote.reconciler.render import GENERATED_NAME, has_include, operator_view, render_generated, with_include
+from pathlib import Path
+
+import pytest
+
+from dovecote.contract import GENERATED_NAME
+from dovecote.reconciler.errors import SourceUnavailable
+from dovecote.reconciler.operator_config import has_include, includes, operator_view, read_operator, with_include
+from dovecote.reconciler.render import load_yaml, render_generated
 
 OPERATOR = """\
 # my switches
@@ -34,8 +41,6 @@ def test_render_is_deterministic_and_sorted() -> None:
 
 def test_render_quotes_hostile_strings() -> None:
     text = render_generated({"n": {"dp_id": 1, "interfaces": {1: {"description": "x]}\n: {evil: 1}"}}}})
-    from dovecote.reconciler.render import load_yaml
-
     assert load_yaml(text)["dps"]["n"]["interfaces"][1]["description"] == "x]}\n: {evil: 1}"
 
 
@@ -60,11 +65,25 @@ def test_operator_view_collects_names_across_files() -> None:
     assert view.vlan_vids == {100: "office", 200: "lab"}
     assert view.vlan_max_hosts == {100: 1024}  # lab has FAUCET's default
     assert operator_view([OPERATOR, None]).acl_names is None
+    assert not view.includes_generated and operator_view([with_include(OPERATOR)]).includes_generated
+
+
+def test_read_operator_follows_includes_and_reports_what_it_cannot_read(tmp_path: Path) -> None:
+    top = tmp_path / "faucet.yaml"
+    (tmp_path / "sub").mkdir()
+    top.write_text(with_include(OPERATOR + "include:\n  - sub/acls.yaml\n"))
+    (tmp_path / "sub" / "acls.yaml").write_text("include-optional: [more.yaml]\nacls:\n  extra: []\n")
+    (tmp_path / "sub" / "more.yaml").write_text("dps:\n  sw2: {dp_id: 0x20}\n")
+    text, view = read_operator(str(top))
+    assert text == top.read_text() and view.includes_generated
+    assert view.acl_names == frozenset({"web", "extra"}) and view.dp_ids == frozenset({0x10, 0x20})
+    (tmp_path / "sub" / "more.yaml").unlink()
+    assert read_operator(str(top))[1].acl_names is None  # unknown: FAUCET's parser has the last word
+    with pytest.raises(SourceUnavailable):
+        read_operator(str(tmp_path / "missing.yaml"))
 
 
 def test_generated_name_is_not_an_operator_include() -> None:
-    from dovecote.reconciler.render import includes
-
     assert includes(f"include:\n  - {GENERATED_NAME}\n  - a.yaml\ninclude-optional:\n  - b.yaml\n") == [
         "a.yaml",
         "b.yaml",

@@ -1,0 +1,215 @@
+"""The world one pass sees: typed and frozen, read from every source in one place.
+
+A pass never asks a source twice and never mixes a value read early with one read late: it reads
+everything once (``read_all``), then plans from that alone. Values are already decoded here --
+the driver's records through ``dovecote.contract``, the operator's files into the names dovecote
+must respect -- so the planner never looks at an ``external_ids`` key, a YAML node or an HTTP body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from dovecote import contract
+from dovecote.reconciler.errors import SourceUnavailable
+
+# --- OVSDB ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interface:
+    """One OVS Interface on a dovecote bridge."""
+
+    name: str
+    ofport: int
+    """-1 while OVS has not numbered it."""
+    record: contract.PortRecord | None = None
+    """What the driver recorded, when it is dovecote's; None for the operator's or someone else's."""
+    foreign_id: str = ""
+    """The ``iface-id`` of an interface another integration (not dovecote) added: never exposed."""
+    type: str = ""
+    link_up: bool = False
+
+    @property
+    def role(self) -> contract.PortRole | None:
+        return self.record.role if self.record is not None else None
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """A dovecote bridge as OVSDB has it: the driver's record and the interfaces."""
+
+    record: contract.NetworkRecord
+    interfaces: tuple[Interface, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.record.bridge
+
+
+# --- Docker -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A container's endpoint on one network, as Docker reports it."""
+
+    network_id: str
+    endpoint_id: str
+    mac: str = ""
+    ipv4: str = ""
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    attachments: tuple[Attachment, ...] = ()
+    """Endpoints Docker reports (running containers only)."""
+    running: bool = True
+    networks: tuple[str, ...] = ()
+    """IDs of the dovecote networks it is configured for, attached or not (a created container's)."""
+
+
+@dataclass(frozen=True)
+class DockerNetwork:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class DockerView:
+    """The networks of this driver; running containers, and others configured for those networks."""
+
+    networks: tuple[DockerNetwork, ...] = ()
+    containers: tuple[Container, ...] = ()
+
+
+# --- the operator's files and FAUCET ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """What the reconciler must know of the operator's faucet.yaml (and its includes)."""
+
+    dp_names: frozenset[str] = frozenset()
+    acl_names: frozenset[str] | None = None
+    """None when the ACLs cannot be known (a file of the operator's could not be read)."""
+    dp_ids: frozenset[int] = frozenset()
+    """dp_ids of the operator's own dps (a network must not reuse one)."""
+    vlan_vids: Mapping[int, str] = field(default_factory=dict)
+    """The operator's VLANs by vid (dovecote must not define a second VLAN with the same vid)."""
+    vlan_max_hosts: Mapping[int, int] = field(default_factory=dict)
+    """``max_hosts`` of the operator's VLANs that set it, by vid."""
+    includes_generated: bool = True
+    """Whether faucet.yaml already includes the generated file (if not, the reconciler adds it)."""
+
+
+@dataclass(frozen=True)
+class FaucetState:
+    """FAUCET's reload counters and the hashes of the files it runs (faucet.md §6.1)."""
+
+    requests: float
+    load_error: float
+    hashes: tuple[str, ...]
+    error: str
+
+    def runs(self, sha256: str) -> bool:
+        return sha256 in self.hashes
+
+
+# --- the whole world --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Network:
+    """A dovecote network: the driver's record, Docker's name for it, its OVS interfaces."""
+
+    record: contract.NetworkRecord
+    name: str
+    interfaces: tuple[Interface, ...] = ()
+
+    @property
+    def network_id(self) -> str:
+        return self.record.network_id
+
+    @property
+    def bridge(self) -> str:
+        return self.record.bridge
+
+    @property
+    def settings(self) -> contract.NetworkSettings:
+        return self.record.settings
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything one pass plans and applies from."""
+
+    networks: tuple[Network, ...] = ()
+    """Dovecote bridges of the networks Docker lists for this driver (others are not ours)."""
+    containers: tuple[Container, ...] = ()
+    operator: OperatorConfig = field(default_factory=OperatorConfig)
+    operator_text: str = ""
+    """The operator's faucet.yaml as it is on disk (validated with the candidate, never rewritten)."""
+    generated_text: str | None = None
+    """The generated file as it is on disk (None: there is none yet)."""
+    faucet: FaucetState | None = None
+    """FAUCET's state, read only when FAUCET is not already known to run the file on disk (its
+    metrics cost FAUCET work on every scrape); None when not read or not readable."""
+
+
+def assemble(
+    bridges: Sequence[Bridge],
+    docker: DockerView,
+    operator: OperatorConfig,
+    operator_text: str = "",
+    generated_text: str | None = None,
+    faucet: FaucetState | None = None,
+) -> World:
+    """Join OVSDB's bridges with Docker's networks; a bridge Docker does not list is not ours to control."""
+    names = {n.id: n.name for n in docker.networks}
+    networks = tuple(
+        Network(b.record, names[b.record.network_id], b.interfaces) for b in bridges if b.record.network_id in names
+    )
+    return World(networks, docker.containers, operator, operator_text, generated_text, faucet)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The reconciler's inputs, injected (the composition root passes the real adapters)."""
+
+    bridges: Callable[[], Sequence[Bridge]]
+    docker: Callable[[], DockerView]
+    operator: Callable[[], tuple[str, OperatorConfig]]
+    """The operator's faucet.yaml text and what it (and what it includes) defines."""
+    generated: Callable[[], str | None]
+    faucet: Callable[[], FaucetState | None]
+
+
+def read_all(sources: Sources, faucet_runs: str = "") -> World:
+    """Read every source once. ``faucet_runs``: the sha256 FAUCET was last confirmed to run.
+
+    Raises SourceUnavailable when a source cannot be read: the pass is retried with backoff.
+    """
+    try:
+        operator_text, operator = sources.operator()
+        bridges = sources.bridges()
+        docker = sources.docker()
+        generated = sources.generated()
+    except SourceUnavailable:
+        raise
+    except (OSError, TimeoutError, UnicodeDecodeError) as exc:
+        raise SourceUnavailable(str(exc)) from exc
+    faucet = None
+    if generated is not None and sha256_text(generated) != faucet_runs:
+        faucet = sources.faucet()
+    return assemble(bridges, docker, operator, operator_text, generated, faucet)
+
+
+def sha256_text(text: str) -> str:
+    """sha256 of a file's text, as FAUCET's ``faucet_config_hash_info`` lists it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
