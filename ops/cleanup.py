@@ -113,10 +113,7 @@ class Executor:
         return "done" if self.bridges.delete(action.target) else "already gone"
 
     def do_link(self, action: Action) -> str:
-        if sources.run(["ip", "link", "show", "dev", action.target]).returncode != 0:
-            return "already gone"
-        self._check(["ip", "link", "del", "dev", action.target])
-        return "done"
+        return "done" if sources.delete_link(action.target) else "already gone"
 
     def do_iptables(self, action: Action) -> str:
         table, _append, *spec = action.args

@@ -9,6 +9,7 @@ becomes a warning, so one missing source makes a column "unknown" rather than th
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -94,11 +95,29 @@ def read_tagged_rules() -> list[contract.TaggedRule]:
 
 
 def read_link_names() -> list[str]:
-    """The names of every network link on the host (``ip -j link``)."""
-    result = run(["ip", "-j", "link", "show"])
-    if result.returncode != 0:
-        raise SourceError(f"ip link: {result.stderr.strip()}")
-    return [str(item.get("ifname", "")) for item in json.loads(result.stdout or "[]")]
+    """The names of every network link on the host (pyroute2: the compose image has no ``ip``)."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        return [str(link.get_attr("IFLA_IFNAME")) for link in ipr.get_links()]
+
+
+def delete_link(name: str) -> bool:
+    """Delete a link (a veth takes its peer along); False when it was already gone."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    with IPRoute() as ipr:
+        indexes = ipr.link_lookup(ifname=name)
+        if not indexes:
+            return False
+        try:
+            ipr.link("del", index=indexes[0])
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:  # its peer's deletion took it meanwhile
+                return False
+            raise
+    return True
 
 
 def read_yaml(path: str) -> Any:
