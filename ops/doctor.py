@@ -288,7 +288,6 @@ def plugin_activate(path: str, timeout: float = 5) -> str | None:
 def check_faucet_config(config: str) -> list[Check]:
     if not os.path.exists(config):
         return [Check("FAUCET config", False, f"{config} does not exist", "create it (see examples/faucet.yaml)")]
-    from dovecote.contract import GENERATED_NAME
     from dovecote.reconciler.render import has_include
     from dovecote.reconciler.validate import validate
 
@@ -307,12 +306,12 @@ def check_faucet_config(config: str) -> list[Check]:
             Check(
                 "FAUCET config",
                 False,
-                f"FAUCET's parser rejects {config} with {GENERATED_NAME}: {error}",
+                f"FAUCET's parser rejects {config} with {contract.GENERATED_NAME}: {error}",
                 "fix the named key in your faucet.yaml (check_faucet_config shows the same)",
             )
         ]
-    note = "" if has_include(operator) else f" (no include of {GENERATED_NAME} yet: the reconciler adds it)"
-    return [Check("FAUCET config", True, f"{config} and {GENERATED_NAME} pass FAUCET's parser{note}")]
+    note = "" if has_include(operator) else f" (no include of {contract.GENERATED_NAME} yet: the reconciler adds it)"
+    return [Check("FAUCET config", True, f"{config} and {contract.GENERATED_NAME} pass FAUCET's parser{note}")]
 
 
 def check_faucet(metrics_url: str, config: str, wait: float) -> list[Check]:
@@ -335,14 +334,18 @@ def check_faucet(metrics_url: str, config: str, wait: float) -> list[Check]:
     return faucet_checks(metrics_url, state, generated, digest)
 
 
-def run_checks(args: argparse.Namespace) -> list[Check]:
+def check_ovs(url: str) -> list[Check]:
     try:
-        host: ovsdb.OvsHost | None = ovsdb.read_host(args.ovsdb)
+        host: ovsdb.OvsHost | None = ovsdb.read_host(url)
         error = ""
     except ovsdb.OvsdbError as exc:
         host, error = None, str(exc)
+    return ovs_checks(url, host, error, os.path.isdir("/sys/module/openvswitch"))
+
+
+def run_checks(args: argparse.Namespace) -> list[Check]:
     steps: list[Callable[[], list[Check]]] = [
-        lambda: ovs_checks(args.ovsdb, host, error, os.path.isdir("/sys/module/openvswitch")),
+        lambda: check_ovs(args.ovsdb),
         check_iptables,
         lambda: check_docker(args.driver_name),
         lambda: check_faucet_config(args.faucet_config),
@@ -355,14 +358,13 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
             checks += step()
         except Exception as exc:  # noqa: BLE001 - a crashing check is a failed check, not a crashed doctor
             checks.append(Check(getattr(step, "__name__", "check"), False, f"check crashed: {exc}", "report a bug"))
-    if host is None:
-        return checks  # OVS unreachable: already reported
-    try:
+    try:  # read after --wait: controllers may have connected meanwhile
+        bridges = ovsdb.read_host(args.ovsdb).bridges
         ids = {n.id for n in sources.read_docker_networks([args.driver_name])}
-        ours = [b for b in host.bridges if b.record is not None and b.record.network_id in ids]
+        ours = [b for b in bridges if b.record is not None and b.record.network_id in ids]
         checks += controller_checks(ours)
         checks += rule_checks(ours, sources.read_tagged_rules())
-    except Exception:  # noqa: BLE001 - Docker or iptables unusable: already reported above
+    except Exception:  # noqa: BLE001 - OVS, Docker or iptables unusable: already reported above
         pass
     return checks
 
