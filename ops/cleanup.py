@@ -9,7 +9,6 @@ gone counts as done, so cleanup can be run again after a partial failure.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -17,8 +16,9 @@ import time
 from collections.abc import Callable
 
 from dovecote import contract
-from dovecote.ops import sources
-from dovecote.ops.plan import Action, Inventory, Link, Scope, plan_cleanup
+from dovecote.ops import ovsdb, sources
+from dovecote.ops.plan import Action, Inventory, Scope, plan_cleanup
+from dovecote.reconciler.faucet import read_state
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,49 +40,43 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     cmd.add_argument("--faucet-config", default=contract.DEFAULT_FAUCET_CONFIG, help="the operator's faucet.yaml")
     cmd.add_argument("--faucet-pidfile", help="SIGHUP FAUCET after editing the generated file, and wait for it")
     cmd.add_argument("--faucet-metrics", default=contract.DEFAULT_FAUCET_METRICS)
+    cmd.add_argument(
+        "--status-file",
+        default=contract.DEFAULT_STATUS_FILE,
+        help="the reconciler's status file: names the dps of networks whose bridge is already gone",
+    )
     cmd.set_defaults(run=run)
 
 
-def inventory(ovsdb: str, generated: str, scope: Scope) -> Inventory:
+def inventory(ovsdb_url: str, generated: str, status_file: str, scope: Scope) -> Inventory:
     """Everything on the host cleanup might touch (it chooses among it in ops.plan)."""
-    bridges = sources.read_bridges(ovsdb)
+    bridges = list(ovsdb.read_host(ovsdb_url).bridges)
     ids = [b.record.network_id for b in bridges if b.record is not None]
     drivers = scope.drivers or scope.default_drivers
     networks = sources.read_docker_networks(drivers, ids)
     if scope.networks:  # by name: any driver
-        import docker
-
-        client = docker.from_env(timeout=30)
-        try:
-            names = {n["Id"] for n in client.api.networks() if n["Name"] in scope.networks or n["Id"] in scope.networks}
-        finally:
-            client.close()
-        networks += [n for n in sources.read_docker_networks((), sorted(names)) if n.id not in {m.id for m in networks}]
-    result = sources.run(["ip", "-j", "-d", "link", "show"])
-    if result.returncode != 0:
-        raise sources.SourceError(f"ip link: {result.stderr.strip()}")
-    links = [
-        Link(str(item.get("ifname", "")), str((item.get("linkinfo") or {}).get("info_kind", "")))
-        for item in json.loads(result.stdout or "[]")
-    ]
-    rules = []
-    for table in ("filter", "nat"):
-        listed = sources.run(["iptables", "-w", "5", "-t", table, "-S"])
-        if listed.returncode != 0:
-            raise sources.SourceError(f"iptables -t {table} -S: {listed.stderr.strip()}")
-        rules += contract.tagged_rules(table, listed.stdout)
+        named = sources.docker_network_ids(scope.networks)
+        networks += [n for n in sources.read_docker_networks((), named) if n.id not in {m.id for m in networks}]
     dps = {}
     if os.path.exists(generated):
         document = sources.read_yaml(generated) or {}
         dps = dict(document.get("dps") or {}) if isinstance(document, dict) else {}
-    return Inventory(networks, bridges, links, rules, dps)
+    status = sources.read_status(status_file).document if status_file else None
+    return Inventory(
+        networks,
+        bridges,
+        sources.read_link_names(),
+        sources.read_tagged_rules(),
+        dps,
+        status.networks if status else (),
+    )
 
 
 class Executor:
     """Carries out actions; returns 'done', 'already gone' or raises with the reason."""
 
-    def __init__(self, ovsdb: str, generated: str) -> None:
-        self.ovsdb = ovsdb
+    def __init__(self, bridges: ovsdb.BridgeRemover, generated: str) -> None:
+        self.bridges = bridges
         self.generated = generated
         self._docker = None
 
@@ -116,16 +110,10 @@ class Executor:
         return "done"
 
     def do_bridge(self, action: Action) -> str:
-        if sources.run(sources.vsctl(self.ovsdb, "br-exists", action.target)).returncode == 2:
-            return "already gone"
-        self._check(sources.vsctl(self.ovsdb, "--if-exists", "del-br", action.target))
-        return "done"
+        return "done" if self.bridges.delete(action.target) else "already gone"
 
     def do_link(self, action: Action) -> str:
-        if sources.run(["ip", "link", "show", "dev", action.target]).returncode != 0:
-            return "already gone"
-        self._check(["ip", "link", "del", "dev", action.target])
-        return "done"
+        return "done" if sources.delete_link(action.target) else "already gone"
 
     def do_iptables(self, action: Action) -> str:
         table, _append, *spec = action.args
@@ -177,12 +165,10 @@ def reload_faucet(pidfile: str, metrics: str, generated: str, timeout: float = 6
     deadline = time.monotonic() + timeout
     print("waiting for FAUCET to reload", end="", flush=True)
     while time.monotonic() < deadline:
-        try:
-            if digest and digest in sources.fetch(metrics, timeout=5):
-                print(" done")
-                return "FAUCET reloaded"
-        except OSError:
-            pass
+        state = read_state(metrics, timeout=5)
+        if digest and state is not None and sources.runs_file(state, digest):
+            print(" done")
+            return "FAUCET reloaded"
         print(".", end="", flush=True)
         time.sleep(1)
     print(" timed out")
@@ -193,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     scope = Scope(tuple(args.driver_name), tuple(args.network))
     generated = sources.generated_path(args.faucet_config)
     try:
-        found = inventory(args.ovsdb, generated, scope)
+        found = inventory(args.ovsdb, generated, args.status_file, scope)
     except Exception as exc:  # noqa: BLE001 - cannot see the host: do nothing
         print(f"dovecote cleanup: cannot list what to remove: {exc}", file=sys.stderr)
         return 2
@@ -208,7 +194,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {action}")
         return 0
     print(f"removing {len(actions)} objects ({what})")
-    failed = execute(actions, Executor(args.ovsdb, generated))
+    bridges = ovsdb.BridgeRemover(args.ovsdb)
+    try:
+        failed = execute(actions, Executor(bridges, generated))
+    finally:
+        bridges.close()
     if args.faucet_pidfile and any(a.kind == "faucet-dp" for a in actions):
         print(reload_faucet(args.faucet_pidfile, args.faucet_metrics, generated))
     if failed:

@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dovecote import contract
-from dovecote.ops import sources
+from dovecote.ops import ovsdb, sources
 from dovecote.ops.model import BridgeRow
+from dovecote.reconciler.faucet import ReloadState, read_state
 
 NO_DPS = "DPs not configured"
 """FAUCET's complaint about a config without dps: the truth before the first network, not a fault."""
@@ -33,7 +34,11 @@ class Check:
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cmd = sub.add_parser("doctor", help="check OVS, iptables, Docker, the plugin, FAUCET and controllers")
     cmd.add_argument("--ovsdb", default=contract.DEFAULT_OVSDB)
-    cmd.add_argument("--driver-name", default="ovs", help="the plugin to look for (/run/docker/plugins/NAME.sock)")
+    cmd.add_argument(
+        "--driver-name",
+        default=contract.DEFAULT_DRIVER_NAME,
+        help=f"the plugin to look for ({contract.plugin_socket('NAME')})",
+    )
     cmd.add_argument("--faucet-config", default=contract.DEFAULT_FAUCET_CONFIG)
     cmd.add_argument("--faucet-metrics", default=contract.DEFAULT_FAUCET_METRICS)
     cmd.add_argument("--status-file", default=contract.DEFAULT_STATUS_FILE)
@@ -51,20 +56,6 @@ def iptables_backend(version_text: str) -> str:
     if "nf_tables" in version_text:
         return "nf_tables"
     return "legacy"
-
-
-def loaded_hashes(metrics_text: str) -> tuple[str, str, float | None]:
-    """(hashes, error, load_error) from FAUCET's metrics text."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    hashes, error, load_error = "", "", None
-    for family in text_string_to_metric_families(metrics_text):
-        for sample in family.samples:
-            if sample.name == "faucet_config_hash_info":
-                hashes, error = sample.labels.get("hashes", ""), sample.labels.get("error", "")
-            elif sample.name == "faucet_config_load_error":
-                load_error = sample.value
-    return hashes, error, load_error
 
 
 def controller_checks(bridges: Sequence[BridgeRow]) -> list[Check]:
@@ -97,22 +88,23 @@ def controller_checks(bridges: Sequence[BridgeRow]) -> list[Check]:
     return checks
 
 
-def rule_checks(bridges: Sequence[BridgeRow], filter_rules: str, nat_rules: str) -> list[Check]:
-    """nat and routed bridges need their tagged forwarding (and, for nat, masquerade) rules."""
+def rule_checks(bridges: Sequence[BridgeRow], rules: Sequence[contract.TaggedRule]) -> list[Check]:
+    """nat and routed bridges need their own tagged forwarding (and, for nat, masquerade) rules."""
     checks = []
     for bridge in bridges:
         record = bridge.record
-        if record is None or record.mode not in ("nat", "routed") or record.internal:
+        if record is None or not record.routes:
             continue
-        tag = f'"dovecote:{bridge.name}"'
-        missing = [table for table, text in (("filter", filter_rules), ("nat", nat_rules)) if tag not in _quoted(text)]
+        tag = contract.rule_tag(bridge.name)
+        tables = {rule.table for rule in rules if rule.comment == tag}
+        missing = [table for table in ("filter", "nat") if table not in tables]
         name = f"bridge {bridge.name} iptables"
         if missing:
             checks.append(
                 Check(
                     name,
                     False,
-                    f"no dovecote:{bridge.name} rules in the {' and '.join(missing)} table (flushed?)",
+                    f"no {tag} rules in the {' and '.join(missing)} table (flushed?)",
                     "restart the driver: it restores a bridge's rules (or docker network rm and create again)",
                 )
             )
@@ -123,19 +115,90 @@ def rule_checks(bridges: Sequence[BridgeRow], filter_rules: str, nat_rules: str)
     return checks
 
 
-def _quoted(text: str) -> str:
-    """iptables -S prints a comment quoted only when it must; quote every one alike for matching."""
-    import shlex
+def ovs_checks(url: str, host: ovsdb.OvsHost | None, error: str, kernel_module: bool) -> list[Check]:
+    """Open vSwitch reachable, its version, and which datapaths this host can run."""
+    if host is None:
+        return [
+            Check(
+                "Open vSwitch",
+                False,
+                error,
+                "start it: /usr/share/openvswitch/scripts/ovs-ctl start (or scripts/provision.sh)",
+            )
+        ]
+    datapath = (
+        "kernel (system) and userspace (netdev)" if kernel_module else "userspace only (netdev): no openvswitch module"
+    )
+    return [
+        Check("Open vSwitch", True, f"version {host.version or 'unknown'}, OVSDB {url} reachable"),
+        Check("OVS datapath", True, datapath),
+    ]
 
-    out = []
-    for line in text.splitlines():
-        try:
-            args = shlex.split(line)
-        except ValueError:
-            continue
-        if "--comment" in args[:-1]:
-            out.append('"' + args[args.index("--comment") + 1] + '"')
-    return "\n".join(out)
+
+def faucet_checks(metrics_url: str, state: ReloadState | None, generated: str, digest: str | None) -> list[Check]:
+    """FAUCET running, and running the generated file as it is on disk (``digest``: its sha256, None if absent)."""
+    if state is None:
+        return [
+            Check(
+                "FAUCET",
+                False,
+                f"metrics at {metrics_url} not reachable",
+                "start FAUCET (scripts/run.sh) with FAUCET_PROMETHEUS_ADDR/PORT matching --faucet-metrics",
+            )
+        ]
+    checks = [Check("FAUCET", True, f"running (metrics at {metrics_url})")]
+    if state.load_error and NO_DPS in state.error:
+        checks.append(Check("FAUCET reload", True, "no dps to run yet (none until a network exists)"))
+    elif state.load_error:
+        checks.append(
+            Check(
+                "FAUCET reload",
+                False,
+                f"last reload failed: {state.error or 'see faucet.log'}",
+                "run 'dovecote doctor' FAUCET config check, fix faucet.yaml, then kill -HUP FAUCET",
+            )
+        )
+    elif digest is None:
+        checks.append(Check("FAUCET reload", True, f"no {contract.GENERATED_NAME} yet (no networks reconciled)"))
+    elif sources.runs_file(state, digest):
+        checks.append(Check("FAUCET reload", True, f"FAUCET runs the current {contract.GENERATED_NAME}"))
+    else:
+        checks.append(
+            Check(
+                "FAUCET reload",
+                False,
+                f"FAUCET does not run the current {generated} (reload pending or not signalled)",
+                "check the reconciler's log and its --faucet-pidfile/--faucet-container; retry with --wait 30",
+            )
+        )
+    return checks
+
+
+def reconciler_checks(read: sources.StatusRead) -> list[Check]:
+    """The reconciler's status document: present, fresh, and its last candidate accepted."""
+    document = read.document
+    if document is None:
+        return [
+            Check("reconciler", False, read.note, "start it: dovecote reconciler --faucet-config ... (scripts/run.sh)")
+        ]
+    if document.rejected:
+        return [
+            Check(
+                "reconciler",
+                False,
+                f"FAUCET's parser rejected the last candidate: {document.rejected}",
+                "fix what the reason names (an ACL in faucet.yaml, a container label); dovecote status shows the port",
+            )
+        ]
+    detail = read.note.replace("FAUCET state from", "status file")
+    return [
+        Check(
+            "reconciler",
+            not read.stale,
+            detail,
+            "restart the reconciler (scripts/run.sh restart)" if read.stale else "",
+        )
+    ]
 
 
 def render(checks: Sequence[Check]) -> str:
@@ -150,34 +213,6 @@ def render(checks: Sequence[Check]) -> str:
 
 
 # --- checks (I/O) ----------------------------------------------------------------------------
-
-
-def check_ovs(ovsdb: str) -> list[Check]:
-    result = sources.run(
-        sources.vsctl(
-            ovsdb, "--format=json", "--data=json", "--columns=ovs_version,datapath_types", "list", "Open_vSwitch"
-        )
-    )
-    if result.returncode != 0:
-        return [
-            Check(
-                "Open vSwitch",
-                False,
-                f"OVSDB at {ovsdb} not reachable: {result.stderr.strip()}",
-                "start it: /usr/share/openvswitch/scripts/ovs-ctl start (or scripts/provision.sh)",
-            )
-        ]
-    import json
-
-    row = json.loads(result.stdout)["data"][0]
-    version = row[0] if isinstance(row[0], str) else "unknown"
-    kernel = os.path.isdir("/sys/module/openvswitch")
-    datapath = "kernel (system) and userspace (netdev)" if kernel else "userspace only (netdev): no openvswitch module"
-    checks = [
-        Check("Open vSwitch", True, f"version {version}, OVSDB {ovsdb} reachable"),
-        Check("OVS datapath", True, datapath),
-    ]
-    return checks
 
 
 def check_iptables() -> list[Check]:
@@ -214,7 +249,7 @@ def check_docker(driver_name: str) -> list[Check]:
         checks.append(Check("dockerd", True, f"version {version}"))
     except Exception as exc:  # noqa: BLE001 - any failure means dockerd is not usable
         checks.append(Check("dockerd", False, f"not reachable: {exc}", "start dockerd (systemctl start docker)"))
-    path = f"/run/docker/plugins/{driver_name}.sock"
+    path = contract.plugin_socket(driver_name)
     answer = plugin_activate(path)
     if answer is None:
         checks.append(Check("plugin socket", True, f"{path} answers Plugin.Activate with NetworkDriver"))
@@ -253,7 +288,7 @@ def plugin_activate(path: str, timeout: float = 5) -> str | None:
 def check_faucet_config(config: str) -> list[Check]:
     if not os.path.exists(config):
         return [Check("FAUCET config", False, f"{config} does not exist", "create it (see examples/faucet.yaml)")]
-    from dovecote.reconciler.render import GENERATED_NAME, has_include
+    from dovecote.reconciler.render import has_include
     from dovecote.reconciler.validate import validate
 
     with open(config, encoding="utf-8") as handle:
@@ -271,29 +306,23 @@ def check_faucet_config(config: str) -> list[Check]:
             Check(
                 "FAUCET config",
                 False,
-                f"FAUCET's parser rejects {config} with {GENERATED_NAME}: {error}",
+                f"FAUCET's parser rejects {config} with {contract.GENERATED_NAME}: {error}",
                 "fix the named key in your faucet.yaml (check_faucet_config shows the same)",
             )
         ]
-    note = "" if has_include(operator) else f" (no include of {GENERATED_NAME} yet: the reconciler adds it)"
-    return [Check("FAUCET config", True, f"{config} and {GENERATED_NAME} pass FAUCET's parser{note}")]
+    note = "" if has_include(operator) else f" (no include of {contract.GENERATED_NAME} yet: the reconciler adds it)"
+    return [Check("FAUCET config", True, f"{config} and {contract.GENERATED_NAME} pass FAUCET's parser{note}")]
 
 
 def check_faucet(metrics_url: str, config: str, wait: float) -> list[Check]:
+    """FAUCET's metrics; with ``wait``, give a pending reload that long (printing progress)."""
     generated = sources.generated_path(config)
     deadline = time.monotonic() + wait
     waited = False
     while True:
-        try:
-            text = sources.fetch(metrics_url, timeout=10)
-        except OSError as exc:
-            text, error = None, str(exc)
-        digest = sources.file_sha256(generated)
-        if text is not None:
-            hashes, load_error_text, load_error = loaded_hashes(text)
-            if not digest or digest in hashes or time.monotonic() >= deadline:
-                break
-        elif time.monotonic() >= deadline:
+        state, digest = read_state(metrics_url), sources.file_sha256(generated)
+        settled = state is not None and (not digest or sources.runs_file(state, digest))
+        if settled or time.monotonic() >= deadline:
             break
         if not waited:
             print("waiting for FAUCET to load the generated file", end="", flush=True, file=sys.stderr)
@@ -302,59 +331,16 @@ def check_faucet(metrics_url: str, config: str, wait: float) -> list[Check]:
         time.sleep(1)
     if waited:
         print("", file=sys.stderr)
-    if text is None:
-        return [
-            Check(
-                "FAUCET",
-                False,
-                f"metrics at {metrics_url} not reachable: {error}",
-                "start FAUCET (scripts/run.sh) with FAUCET_PROMETHEUS_ADDR/PORT matching --faucet-metrics",
-            )
-        ]
-    checks = [Check("FAUCET", True, f"running (metrics at {metrics_url})")]
-    if load_error and NO_DPS in load_error_text:
-        checks.append(Check("FAUCET reload", True, "no dps to run yet (none until a network exists)"))
-    elif load_error:
-        checks.append(
-            Check(
-                "FAUCET reload",
-                False,
-                f"last reload failed: {load_error_text or 'see faucet.log'}",
-                "run 'dovecote doctor' FAUCET config check, fix faucet.yaml, then kill -HUP FAUCET",
-            )
-        )
-    elif digest is None:
-        checks.append(Check("FAUCET reload", True, f"no {contract.GENERATED_NAME} yet (no networks reconciled)"))
-    elif digest in hashes:
-        checks.append(Check("FAUCET reload", True, f"FAUCET runs the current {contract.GENERATED_NAME}"))
-    else:
-        checks.append(
-            Check(
-                "FAUCET reload",
-                False,
-                f"FAUCET does not run the current {generated} (reload pending or not signalled)",
-                "check the reconciler's log and its --faucet-pidfile/--faucet-container; retry with --wait 30",
-            )
-        )
-    return checks
+    return faucet_checks(metrics_url, state, generated, digest)
 
 
-def check_reconciler(status_file: str) -> list[Check]:
-    document, note = sources.read_status(status_file)
-    if document is None:
-        return [Check("reconciler", False, note, "start it: dovecote reconciler --faucet-config ... (scripts/run.sh)")]
-    stale = "stale" in note
-    detail = note.replace("FAUCET state from", "status file")
-    if document.get("rejected"):
-        return [
-            Check(
-                "reconciler",
-                False,
-                f"FAUCET's parser rejected the last candidate: {document['rejected']}",
-                "fix what the reason names (an ACL in faucet.yaml, a container label); dovecote status shows the port",
-            )
-        ]
-    return [Check("reconciler", not stale, detail, "restart the reconciler (scripts/run.sh restart)" if stale else "")]
+def check_ovs(url: str) -> list[Check]:
+    try:
+        host: ovsdb.OvsHost | None = ovsdb.read_host(url)
+        error = ""
+    except ovsdb.OvsdbError as exc:
+        host, error = None, str(exc)
+    return ovs_checks(url, host, error, os.path.isdir("/sys/module/openvswitch"))
 
 
 def run_checks(args: argparse.Namespace) -> list[Check]:
@@ -364,7 +350,7 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
         lambda: check_docker(args.driver_name),
         lambda: check_faucet_config(args.faucet_config),
         lambda: check_faucet(args.faucet_metrics, args.faucet_config, args.wait),
-        lambda: check_reconciler(args.status_file),
+        lambda: reconciler_checks(sources.read_status(args.status_file)),
     ]
     checks: list[Check] = []
     for step in steps:
@@ -372,14 +358,13 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
             checks += step()
         except Exception as exc:  # noqa: BLE001 - a crashing check is a failed check, not a crashed doctor
             checks.append(Check(getattr(step, "__name__", "check"), False, f"check crashed: {exc}", "report a bug"))
-    try:
-        bridges = sources.read_bridges(args.ovsdb)
+    try:  # read after --wait: controllers may have connected meanwhile
+        bridges = ovsdb.read_host(args.ovsdb).bridges
         ids = {n.id for n in sources.read_docker_networks([args.driver_name])}
         ours = [b for b in bridges if b.record is not None and b.record.network_id in ids]
         checks += controller_checks(ours)
-        tables = [sources.run(["iptables", "-w", "5", "-t", t, "-S"]).stdout for t in ("filter", "nat")]
-        checks += rule_checks(ours, *tables)
-    except Exception:  # noqa: BLE001 - OVS or Docker unreachable: already reported above
+        checks += rule_checks(ours, sources.read_tagged_rules())
+    except Exception:  # noqa: BLE001 - OVS, Docker or iptables unusable: already reported above
         pass
     return checks
 

@@ -8,10 +8,12 @@ with the same container names cannot merge; and the DOT source is kept beside th
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from dovecote import contract
-from dovecote.ops.model import CONFIGURED, REJECTED, HostView, NetworkView, PortView, options_text
+from dovecote.ops.model import CONFIGURED, REJECTED, HostView, NetworkView, PortView
 from dovecote.ops.table import ofport_text
 
 FONT = "DejaVu Sans"
@@ -179,3 +181,38 @@ def _links(view: HostView, dp_nodes: dict[str, str]) -> list[str]:
             'dir=none, penwidth=2, color="#00695c"];'
         )
     return lines
+
+
+def options_text(options: Mapping[str, Any]) -> list[str]:
+    """Network options as ``key=value`` lines (the ones set, skipping what other columns show)."""
+    shown = {"mode", "dpid", "vlan", "controllers"}
+    lines = []
+    for key in sorted(options):
+        if key in shown:
+            continue
+        value = options[key]
+        if key == "lbport" and value == contract.DEFAULT_LBPORT:
+            continue  # the default
+        if key in ("add_ports", "add_copro_ports") and isinstance(value, list | tuple):
+            value = ",".join(_host_port(p) for p in value)
+        elif isinstance(value, list | tuple):
+            value = ",".join(json.dumps(v) if isinstance(v, dict) else str(v) for v in value)
+        elif isinstance(value, dict):
+            value = json.dumps(value, sort_keys=True)
+        lines.append(f"{key}={value}")
+    return lines
+
+
+def _host_port(port: Any) -> str:
+    """``name[/ofport][/acl][/vlan]``, as the option was written (dovesnap's syntax)."""
+    if not isinstance(port, Mapping):
+        return str(port)
+    parts = [
+        str(port.get("name", "?")),
+        str(port.get("ofport") or ""),
+        str(port.get("acl") or ""),
+        str(port.get("vlan") or ""),
+    ]
+    while len(parts) > 1 and not parts[-1]:
+        parts.pop()
+    return "/".join(parts)

@@ -4,7 +4,9 @@ Only what carries dovecote's marks is chosen: OVS bridges with the ``dovecote-co
 named exactly like dovecote's devices (``dcb``/``dch``/``dcc`` and 12 hex digits), iptables rules
 commented ``dovecote:<bridge>``, dps in dovecote's own generated file, and Docker networks of the
 dovecote driver (or of any driver, when a dovecote bridge names them). Unlike dovesnap's cleanup
-(dovesnap.md §9.2), a user's ``dcb-uplink`` or an operator dp is never a match.
+(dovesnap.md §9.2), a user's ``dcb-uplink`` or an operator dp is never a match. A scoped cleanup
+finds a network's dp by the dp_id of its bridge, and by the dp the reconciler's status document
+names for it (which also finds the dp of a network whose bridge is already gone).
 """
 
 from __future__ import annotations
@@ -17,19 +19,16 @@ from dovecote import contract
 from dovecote.ops.model import BridgeRow, DockerNetwork
 
 
-@dataclass(frozen=True)
-class Link:
-    name: str
-    kind: str = ""
-
-
 @dataclass
 class Inventory:
     networks: list[DockerNetwork] = field(default_factory=list)
     bridges: list[BridgeRow] = field(default_factory=list)
-    links: list[Link] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    """The name of every network link on the host."""
     rules: list[contract.TaggedRule] = field(default_factory=list)
     generated_dps: Mapping[str, Any] = field(default_factory=dict)
+    reconciled: tuple[contract.NetworkStatus, ...] = ()
+    """The networks of the reconciler's status document (empty when it could not be read)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ class Scope:
 
     drivers: tuple[str, ...] = ()
     networks: tuple[str, ...] = ()
-    default_drivers: tuple[str, ...] = ("ovs",)
+    default_drivers: tuple[str, ...] = (contract.DEFAULT_DRIVER_NAME,)
 
     @property
     def everything(self) -> bool:
@@ -66,7 +65,8 @@ def plan_cleanup(inventory: Inventory, scope: Scope) -> list[Action]:
     dovecote_bridges = {b.name: b.record for b in inventory.bridges if b.record is not None}
     known_ids = {r.network_id for r in dovecote_bridges.values() if r is not None}
     networks = _networks(inventory.networks, scope, known_ids)
-    ids = {n.id for n in networks} | _orphan_ids(scope, inventory.networks, known_ids)
+    remembered = known_ids | {n.network_id for n in inventory.reconciled}
+    ids = {n.id for n in networks} | _orphan_ids(scope, inventory.networks, remembered)
     if scope.everything:
         bridge_names = set(dovecote_bridges)
     else:
@@ -96,9 +96,12 @@ def plan_cleanup(inventory: Inventory, scope: Scope) -> list[Action]:
         if scope.everything or rule.bridge in scoped_bridge_names:
             actions.append(Action("iptables", f"{rule.table} {' '.join(rule.args)}", "", (rule.table, *rule.args)))
     dpids = {r.dpid for n, r in dovecote_bridges.items() if r is not None and n in bridge_names}
-    names = {n.name for n in networks}
+    reconciled = [n for n in inventory.reconciled if n.network_id in ids or n.bridge in scoped_bridge_names]
+    dpids |= {n.dpid for n in reconciled}
+    dp_names = {n.dp for n in reconciled if n.dp}
     for dp, body in sorted(inventory.generated_dps.items()):
-        if scope.everything or _dp_matches(str(dp), body, dpids, names, scoped_bridge_names):
+        ours = isinstance(body, Mapping) and (body.get("dp_id") in dpids or dp in dp_names)
+        if scope.everything or ours:
             actions.append(Action("faucet-dp", str(dp), "from the generated FAUCET file"))
     return sorted(actions, key=lambda a: ORDER.index(a.kind))
 
@@ -116,7 +119,7 @@ def _networks(networks: Sequence[DockerNetwork], scope: Scope, known_ids: set[st
 
 
 def _orphan_ids(scope: Scope, networks: Sequence[DockerNetwork], known_ids: set[str]) -> set[str]:
-    """Network ids given on the command line that Docker no longer knows but a bridge still names."""
+    """Network ids given on the command line that Docker no longer knows but a bridge or the status document names."""
     found = set()
     for wanted in scope.networks:
         if any(wanted in (n.name, n.id) for n in networks) or len(wanted) < 12:
@@ -146,18 +149,9 @@ def _links(
                     contract.container_veth_name(endpoint.endpoint_id),
                 }
     return sorted(
-        link.name
+        link
         for link in inventory.links
-        if contract.is_dovecote_device(link.name)
-        and link.name not in ovs_names  # a bridge's own device goes with the bridge
-        and (wanted is None or link.name in wanted)
+        if contract.is_dovecote_device(link)
+        and link not in ovs_names  # a bridge's own device goes with the bridge
+        and (wanted is None or link in wanted)
     )
-
-
-def _dp_matches(name: str, body: Any, dpids: set[int], names: set[str], bridge_names: set[str]) -> bool:
-    if not isinstance(body, Mapping):
-        return False
-    if body.get("dp_id") in dpids or name in names:
-        return True
-    description = str(body.get("description") or "")
-    return any(f"(bridge {b}," in description for b in bridge_names)

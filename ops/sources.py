@@ -1,31 +1,31 @@
-"""Reading the host: OVSDB (through ``ovs-vsctl``), Docker, FAUCET's files and metrics, the status file.
+"""Reading the host for the operator tools: Docker, iptables, links, FAUCET's files, the status file.
 
-The only module of ``ops`` that reads the outside world for ``status`` and ``graph``. Every command is
-an argument list; every reader says what went wrong instead of raising, so one missing source makes
-a column "unknown" rather than the whole command fail.
+OVSDB has its own adapter (``ovsdb``); everything else the tools read is here, each source parsed
+by the one function that owns its format: the status document by ``StatusDocument.from_json``,
+iptables listings by ``contract.tagged_rules``, FAUCET's metrics by the reconciler's ``read_state``.
+Every command is an argument list. For ``status`` and ``graph`` a source that cannot be read
+becomes a warning, so one missing source makes a column "unknown" rather than the command fail.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import subprocess
 import time
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dovecote.contract import (
-    DEFAULT_FAUCET_CONFIG,
-    DEFAULT_OVSDB,
-    DEFAULT_STATUS_FILE,
-    GENERATED_NAME,
-)
-from dovecote.ops.model import BridgeRow, DockerNetwork, Endpoint, HostView, build_view
-from dovecote.ops.ovsjson import OVS_COLUMNS, parse_ovs_tables
+from dovecote import contract
+from dovecote.contract import DEFAULT_FAUCET_CONFIG, DEFAULT_OVSDB, DEFAULT_STATUS_FILE, StatusDocument
+from dovecote.ops import ovsdb
+from dovecote.ops.model import DockerNetwork, Endpoint, HostView
 from dovecote.ops.table import age_text
+from dovecote.ops.view import build_view
+from dovecote.reconciler.faucet import ReloadState
 
 STALE_SECONDS = 300
 """Older than this, a status file suggests the reconciler stopped (it writes after every pass, 60 s resync)."""
@@ -43,23 +43,6 @@ def run(argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess
         return subprocess.CompletedProcess(list(argv), 127, "", f"{argv[0]}: not found ({exc})")
     except subprocess.TimeoutExpired:
         return subprocess.CompletedProcess(list(argv), 124, "", f"{argv[0]}: timed out after {timeout:.0f} s")
-
-
-def vsctl(ovsdb: str, *args: str, timeout: int = 10) -> list[str]:
-    """``ovs-vsctl`` argv against one database."""
-    return ["ovs-vsctl", f"--db={ovsdb}", f"--timeout={timeout}", *args]
-
-
-def read_bridges(ovsdb: str = DEFAULT_OVSDB) -> list[BridgeRow]:
-    """Every OVS bridge with its controllers and interfaces (dovecote's and everyone else's)."""
-    argv = vsctl(ovsdb, "--format=json", "--data=json")
-    for table, columns in OVS_COLUMNS:
-        argv += ["--", f"--columns={columns}", "list", table]
-    result = run(argv)
-    if result.returncode != 0:
-        raise SourceError(f"OVSDB at {ovsdb}: {result.stderr.strip() or 'ovs-vsctl failed'}")
-    documents = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    return parse_ovs_tables(documents)
 
 
 def read_docker_networks(drivers: Sequence[str] = (), ids: Sequence[str] = ()) -> list[DockerNetwork]:
@@ -89,6 +72,54 @@ def read_docker_networks(drivers: Sequence[str] = (), ids: Sequence[str] = ()) -
         client.close()
 
 
+def docker_network_ids(names_or_ids: Sequence[str]) -> list[str]:
+    """The ids of the Docker networks of any driver named (or with an id given) here."""
+    import docker
+
+    client = docker.from_env(timeout=30)
+    try:
+        return sorted(n["Id"] for n in client.api.networks() if n["Name"] in names_or_ids or n["Id"] in names_or_ids)
+    finally:
+        client.close()
+
+
+def read_tagged_rules() -> list[contract.TaggedRule]:
+    """Every dovecote rule in iptables' filter and nat tables."""
+    rules = []
+    for table in ("filter", "nat"):
+        listed = run(["iptables", "-w", "5", "-t", table, "-S"])
+        if listed.returncode != 0:
+            raise SourceError(f"iptables -t {table} -S: {listed.stderr.strip()}")
+        rules += contract.tagged_rules(table, listed.stdout)
+    return rules
+
+
+def read_link_names() -> list[str]:
+    """The names of every network link on the host (pyroute2: the compose image has no ``ip``)."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        return [str(link.get_attr("IFLA_IFNAME")) for link in ipr.get_links()]
+
+
+def delete_link(name: str) -> bool:
+    """Delete a link (a veth takes its peer along); False when it was already gone."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    with IPRoute() as ipr:
+        indexes = ipr.link_lookup(ifname=name)
+        if not indexes:
+            return False
+        try:
+            ipr.link("del", index=indexes[0])
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:  # its peer's deletion took it meanwhile
+                return False
+            raise
+    return True
+
+
 def read_yaml(path: str) -> Any:
     from ruamel.yaml import YAML
 
@@ -96,23 +127,33 @@ def read_yaml(path: str) -> Any:
         return YAML(typ="safe", pure=True).load(handle)
 
 
-def read_status(path: str) -> tuple[dict[str, Any] | None, str]:
-    """The reconciler's status document and a note on where FAUCET states come from."""
+@dataclass(frozen=True)
+class StatusRead:
+    """The reconciler's status document (None when unreadable) and what to tell the operator about it."""
+
+    document: StatusDocument | None
+    note: str
+    """Where FAUCET states come from, or why they are unknown."""
+    stale: bool = False
+    """Older than :data:`STALE_SECONDS`: the reconciler may have stopped."""
+
+
+def read_status(path: str, now: float | None = None) -> StatusRead:
+    """Read the status file through ``StatusDocument.from_json``; failures become the note, not exceptions."""
     try:
         with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
+            document = StatusDocument.from_json(json.load(handle))
     except FileNotFoundError:
-        return None, f"FAUCET state unknown: no reconciler status file at {path} (is the reconciler running?)"
-    except (OSError, ValueError) as exc:
-        return None, f"FAUCET state unknown: cannot read {path}: {exc}"
-    if not isinstance(document, dict):
-        return None, f"FAUCET state unknown: {path} is not a status document"
-    note = f"FAUCET state from {path}"
-    if isinstance(document.get("time"), int | float):
-        note += f" (written {age_text(document['time'])}"
-        stale = time.time() - document["time"] > STALE_SECONDS
-        note += "; stale: is the reconciler still running?)" if stale else ")"
-    return document, note
+        return StatusRead(
+            None, f"FAUCET state unknown: no reconciler status file at {path} (is the reconciler running?)"
+        )
+    except (OSError, ValueError) as exc:  # json's and from_json's errors are ValueErrors
+        return StatusRead(None, f"FAUCET state unknown: cannot read {path}: {exc}")
+    now = time.time() if now is None else now
+    stale = now - document.time > STALE_SECONDS
+    note = f"FAUCET state from {path} (written {age_text(document.time, now)}"
+    note += "; stale: is the reconciler still running?)" if stale else ")"
+    return StatusRead(document, note, stale)
 
 
 def file_sha256(path: str) -> str | None:
@@ -124,13 +165,13 @@ def file_sha256(path: str) -> str | None:
 
 
 def generated_path(faucet_config: str) -> str:
-    return os.path.join(os.path.dirname(os.path.realpath(faucet_config)), GENERATED_NAME)
+    """The generated file beside the operator's faucet.yaml (beside its real path, as the reconciler writes it)."""
+    return contract.generated_path(os.path.dirname(os.path.realpath(faucet_config)))
 
 
-def fetch(url: str, timeout: float = 10) -> str:
-    """A page from a local HTTP endpoint (FAUCET's metrics)."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - the operator's URL
-        return response.read().decode("utf-8", "replace")
+def runs_file(state: ReloadState, digest: str) -> bool:
+    """Whether FAUCET's metrics list the file whose sha256 is ``digest`` among the files it runs."""
+    return digest in state.hashes.split(",")
 
 
 @dataclass
@@ -138,46 +179,41 @@ class Gathered:
     """Everything ``status`` and ``graph`` read, with what could not be read."""
 
     view: HostView
-    bridges: list[BridgeRow] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    faucet_config: str = ""
-    generated_file: str = ""
 
 
 def gather(
-    ovsdb: str = DEFAULT_OVSDB,
+    ovsdb_url: str = DEFAULT_OVSDB,
     status_file: str = DEFAULT_STATUS_FILE,
     faucet_config: str | None = None,
-    drivers: Sequence[str] = ("ovs",),
+    drivers: Sequence[str] = (contract.DEFAULT_DRIVER_NAME,),
 ) -> Gathered:
     """Read every source once and build the view; unreadable sources become errors, not exceptions."""
     errors: list[str] = []
     try:
-        bridges = read_bridges(ovsdb)
-    except (SourceError, ValueError) as exc:
+        bridges = list(ovsdb.read_host(ovsdb_url).bridges)
+    except ovsdb.OvsdbError as exc:
         bridges, errors = [], [str(exc)]
-    status, note = read_status(status_file) if status_file else (None, "FAUCET state unknown: no status file given")
-    config = faucet_config or str((status or {}).get("faucet_config") or DEFAULT_FAUCET_CONFIG)
-    generated = str((status or {}).get("generated_file") or "") if not faucet_config else ""
-    generated = generated or generated_path(config)
+    read = read_status(status_file) if status_file else StatusRead(None, "FAUCET state unknown: no status file given")
+    status = read.document
+    config = faucet_config or (status.faucet_config if status else DEFAULT_FAUCET_CONFIG)
+    generated = (status.generated_file if status and not faucet_config else "") or generated_path(config)
     ids = [r.record.network_id for r in bridges if r.record is not None]
     try:
         networks = read_docker_networks(drivers, ids)
     except Exception as exc:  # noqa: BLE001 - docker raises many kinds; any means "no Docker view"
         networks = []
         errors.append(f"Docker: {exc}")
-    generated_doc = _optional_yaml(generated, errors)
-    operator_doc = _optional_yaml(config, errors)
     view = build_view(
         bridges,
         networks,
-        generated_doc if isinstance(generated_doc, dict) else None,
         status,
+        _optional_yaml(generated, errors),
         file_sha256(generated),
-        note,
-        operator_doc if isinstance(operator_doc, dict) else None,
+        read.note,
+        _optional_yaml(config, errors),
     )
-    return Gathered(view, bridges, errors, config, generated)
+    return Gathered(view, errors)
 
 
 def _optional_yaml(path: str, errors: list[str]) -> Any:

@@ -8,8 +8,8 @@ import sys
 
 from dovecote import contract
 from dovecote.ops import sources
-from dovecote.ops.model import only_drivers
 from dovecote.ops.table import render_status
+from dovecote.ops.view import only_drivers
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,7 +41,9 @@ def add_source_arguments(cmd: argparse.ArgumentParser) -> None:
 
 def gather(args: argparse.Namespace) -> sources.Gathered:
     """Read the host; with --driver-name, keep only those drivers' networks."""
-    gathered = sources.gather(args.ovsdb, args.status_file, args.faucet_config, args.driver_name or ["ovs"])
+    gathered = sources.gather(
+        args.ovsdb, args.status_file, args.faucet_config, args.driver_name or [contract.DEFAULT_DRIVER_NAME]
+    )
     if args.driver_name:
         only_drivers(gathered.view, args.driver_name)
     return gathered

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dovecote.contract import StatusDocument
 from tests.stack.stack import (
     Factory,
     Stack,
@@ -40,6 +41,11 @@ def status_json(stack: Stack, status_file: str | None = None) -> dict[str, Any]:
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def status_document(stack: Stack) -> StatusDocument:
+    """The reconciler's status file, read as the operator tools read it."""
+    return StatusDocument.from_json(json.loads((stack.workdir / "status.json").read_text()))
 
 
 def network_of(document: dict[str, Any], name: str) -> dict[str, Any]:
@@ -79,7 +85,7 @@ def test_status_shows_networks_ports_and_faucet_state(stack: Stack, make: Factor
             "docker", "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{net.name}").MacAddress}}}}', good.id
         ).stdout.strip()
     )
-    assert ok["mirrored"] is False
+    assert ok["mirrored"] is False and ok["kind"] == "container" and ok["vlan"] == 100
     rejected = port_of(network, bad.name)
     assert "nosuchacl" in rejected["reason"]
     gateway = next(p for p in network["ports"] if p["kind"] == "gateway")
@@ -316,7 +322,8 @@ def test_each_event_logs_one_line(stack: Stack, make: Factory) -> None:
     good = make.container(net.name)
     bad = make.container(net.name, "--label", "dovesnap.faucet.portacl=nosuchacl")
     stack.wait_port_loaded(net.dp, ofport(endpoint_port(good, net.name)))
-    wait_until(lambda: f"container {bad.name}" in (stack.workdir / "status.json").read_text(), 30, "the problem")
+    bad_port = endpoint_port(bad, net.name)
+    wait_until(lambda: any(p.interface == bad_port for p in status_document(stack).problems), 30, "the problem")
     driver_log = (stack.logdir / "driver.log").read_text()
     reconciler_log = (stack.logdir / "reconciler.log").read_text()
     assert driver_log.count(f"network created net={net.id[:12]}") == 1

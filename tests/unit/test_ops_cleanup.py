@@ -1,4 +1,4 @@
-"""Pure logic of cleanup and doctor: what is chosen for removal (never a decoy), progress, checks."""
+"""Pure logic of cleanup: what is chosen for removal (never a decoy), and its progress lines."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import io
 from dovecote import contract
 from dovecote.contract import TaggedRule as Rule
 from dovecote.ops.cleanup import execute
-from dovecote.ops.doctor import Check, controller_checks, iptables_backend, loaded_hashes, render, rule_checks
-from dovecote.ops.model import BridgeRow, Controller, DockerNetwork, Endpoint, Iface
-from dovecote.ops.plan import Action, Inventory, Link, Scope, plan_cleanup
+from dovecote.ops.model import BridgeRow, DockerNetwork, Endpoint, Iface
+from dovecote.ops.plan import Action, Inventory, Scope, plan_cleanup
 
-OURS, THEIRS, GONE = "a1" * 32, "b2" * 32, "c3" * 32
+OURS, THEIRS, GONE, FORGOTTEN = "a1" * 32, "b2" * 32, "c3" * 32, "f4" * 32
 EP_OURS, EP_THEIRS = "e1" * 32, "e2" * 32
 
 
@@ -45,20 +44,28 @@ def inventory() -> Inventory:
             BridgeRow(decoy_bridge, {"owner": "operator"}),
         ],
         links=[
-            Link(contract.host_veth_name(EP_OURS), "veth"),
-            Link(contract.container_veth_name(EP_OURS), "veth"),
-            Link(contract.host_veth_name(EP_THEIRS), "veth"),
-            Link(decoy_bridge, "tun"),
-            Link("dchdecoy123456", "veth"),
-            Link("dcb-uplink", "veth"),
-            Link("eth0", ""),
+            contract.host_veth_name(EP_OURS),
+            contract.container_veth_name(EP_OURS),
+            contract.host_veth_name(EP_THEIRS),
+            decoy_bridge,
+            "dchdecoy123456",
+            "dcb-uplink",
+            "eth0",
         ],
         rules=[rule_ours, rule_theirs, rule_gone],
         generated_dps={
-            "mine": {"dp_id": 1, "description": "dovecote network mine"},
+            "mine": {"dp_id": 1},
             "prod": {"dp_id": 2},
+            # The description names the bridge, but only the status document's dp name counts.
             "old": {"dp_id": 9, "description": f"dovecote network old (bridge {contract.bridge_name(GONE)}, nat)"},
+            "lost": {"dp_id": 40},
+            "stale": {"dp_id": 8, "description": f"dovecote network stale (bridge {contract.bridge_name(OURS)}, nat)"},
         },
+        reconciled=(
+            contract.NetworkStatus(OURS, "mine", contract.bridge_name(OURS), 1, "mine"),
+            contract.NetworkStatus(GONE, "old", contract.bridge_name(GONE), 3, "old"),
+            contract.NetworkStatus(FORGOTTEN, "lost", contract.bridge_name(FORGOTTEN), 4, "lost"),
+        ),
     )
 
 
@@ -75,7 +82,7 @@ def test_everything_takes_all_dovecote_marks_and_no_decoy() -> None:
         [contract.host_veth_name(EP_OURS), contract.container_veth_name(EP_OURS), contract.host_veth_name(EP_THEIRS)]
     )
     assert len(targets(actions, "iptables")) == 3
-    assert targets(actions, "faucet-dp") == ["mine", "old", "prod"]
+    assert targets(actions, "faucet-dp") == ["lost", "mine", "old", "prod", "stale"]  # the whole generated file
     assert not any("dcb" + "f" * 12 in str(a) or "decoy" in str(a) or "uplink" in str(a) for a in actions)
     order = [a.kind for a in actions]
     assert order == sorted(order, key=["disconnect", "network", "bridge", "link", "iptables", "faucet-dp"].index)
@@ -95,9 +102,14 @@ def test_scope_by_forgotten_network_id_finds_its_leftovers() -> None:
     assert targets(actions, "network") == []
     assert targets(actions, "bridge") == [contract.bridge_name(GONE)]
     assert [a.args[2] for a in actions if a.kind == "iptables"] == ["FORWARD"]
-    assert targets(actions, "faucet-dp") == ["old"]
+    assert targets(actions, "faucet-dp") == ["old"]  # by the status document's dp name: its dp_id moved on
     assert plan_cleanup(inventory(), Scope(networks=("c3",))) == []  # too short to be an id
     assert plan_cleanup(inventory(), Scope(networks=("plain",))) == []  # a network of Docker's own driver
+
+
+def test_scope_by_an_id_only_the_status_document_remembers_finds_its_dp() -> None:
+    actions = plan_cleanup(inventory(), Scope(networks=(FORGOTTEN,)))
+    assert [(a.kind, a.target) for a in actions] == [("faucet-dp", "lost")]
 
 
 def test_scope_by_network_name_takes_that_network() -> None:
@@ -121,35 +133,3 @@ def test_execute_prints_progress_and_carries_on_after_a_failure() -> None:
         "[2/3] link b ... FAILED: device busy",
         "[3/3] link c ... done",
     ]
-
-
-def test_doctor_pure_parts() -> None:
-    assert iptables_backend("iptables v1.8.9 (nf_tables)") == "nf_tables"
-    assert iptables_backend("iptables v1.8.9 (legacy)") == "legacy"
-    metrics = (
-        '# TYPE faucet_config_hash_info gauge\nfaucet_config_hash_info{config_files="a",error="",hashes="h1,h2"} 1.0\n'
-        "# TYPE faucet_config_load_error gauge\nfaucet_config_load_error 0.0\n"
-    )
-    assert loaded_hashes(metrics) == ("h1,h2", "", 0.0)
-    up = bridge(OURS, 1)
-    up = BridgeRow(up.name, up.external_ids, (Controller("tcp:1", True),))
-    down = bridge(THEIRS, 2)
-    down = BridgeRow(down.name, down.external_ids, (Controller("tcp:1", True), Controller("tcp:2", False)))
-    none = bridge(GONE, 3)
-    checks = controller_checks([up, down, none, BridgeRow("not-ours")])
-    assert [c.ok for c in checks] == [True, False, False]
-    assert "tcp:2" in checks[1].detail and checks[1].fix
-    text = render([Check("a", True, "fine"), Check("b", False, "broken", "do x")])
-    assert text.splitlines() == ["[pass] a: fine", "[FAIL] b: broken", "       fix: do x", "1 passed, 1 failed"]
-
-
-def test_doctor_rule_check_wants_the_bridges_tagged_rules() -> None:
-    nat_bridge, flat = bridge(OURS, 1), contract.bridge_name(THEIRS)
-    flat_ids = contract.encode_network(contract.NetworkRecord(THEIRS, flat, contract.NetworkSettings("flat", 2)))
-    tag = f"dovecote:{nat_bridge.name}"
-    filter_rules = f"-A FORWARD -i {nat_bridge.name} -m comment --comment {tag} -j ACCEPT\n"
-    nat_rules = f'-A POSTROUTING -s 10.0.0.0/24 -m comment --comment "{tag}" -j MASQUERADE\n'
-    (ok,) = rule_checks([nat_bridge, BridgeRow(flat, flat_ids)], filter_rules, nat_rules)
-    assert ok.ok
-    (missing,) = rule_checks([nat_bridge], filter_rules, "-A POSTROUTING -m comment --comment dovecote:other -j X\n")
-    assert not missing.ok and "nat table" in missing.detail and missing.fix
