@@ -166,7 +166,7 @@ def reload_faucet(pidfile: str, metrics: str, generated: str, timeout: float = 6
     print("waiting for FAUCET to reload", end="", flush=True)
     while time.monotonic() < deadline:
         state = read_state(metrics, timeout=5)
-        if digest and state is not None and sources.runs_file(state, digest):
+        if digest and state is not None and state.runs(digest):
             print(" done")
             return "FAUCET reloaded"
         print(".", end="", flush=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from dovecote import contract
 from dovecote.ops import ovsdb, sources
 from dovecote.ops.model import BridgeRow
-from dovecote.reconciler.faucet import ReloadState, read_state
+from dovecote.reconciler.faucet import FaucetState, read_state
 
 NO_DPS = "DPs not configured"
 """FAUCET's complaint about a config without dps: the truth before the first network, not a fault."""
@@ -135,7 +135,7 @@ def ovs_checks(url: str, host: ovsdb.OvsHost | None, error: str, kernel_module: 
     ]
 
 
-def faucet_checks(metrics_url: str, state: ReloadState | None, generated: str, digest: str | None) -> list[Check]:
+def faucet_checks(metrics_url: str, state: FaucetState | None, generated: str, digest: str | None) -> list[Check]:
     """FAUCET running, and running the generated file as it is on disk (``digest``: its sha256, None if absent)."""
     if state is None:
         return [
@@ -160,7 +160,7 @@ def faucet_checks(metrics_url: str, state: ReloadState | None, generated: str, d
         )
     elif digest is None:
         checks.append(Check("FAUCET reload", True, f"no {contract.GENERATED_NAME} yet (no networks reconciled)"))
-    elif sources.runs_file(state, digest):
+    elif state.runs(digest):
         checks.append(Check("FAUCET reload", True, f"FAUCET runs the current {contract.GENERATED_NAME}"))
     else:
         checks.append(
@@ -288,7 +288,7 @@ def plugin_activate(path: str, timeout: float = 5) -> str | None:
 def check_faucet_config(config: str) -> list[Check]:
     if not os.path.exists(config):
         return [Check("FAUCET config", False, f"{config} does not exist", "create it (see examples/faucet.yaml)")]
-    from dovecote.reconciler.render import has_include
+    from dovecote.reconciler.operator_config import has_include
     from dovecote.reconciler.validate import validate
 
     with open(config, encoding="utf-8") as handle:
@@ -321,7 +321,7 @@ def check_faucet(metrics_url: str, config: str, wait: float) -> list[Check]:
     waited = False
     while True:
         state, digest = read_state(metrics_url), sources.file_sha256(generated)
-        settled = state is not None and (not digest or sources.runs_file(state, digest))
+        settled = state is not None and (not digest or state.runs(digest))
         if settled or time.monotonic() >= deadline:
             break
         if not waited:

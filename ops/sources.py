@@ -25,7 +25,6 @@ from dovecote.ops import ovsdb
 from dovecote.ops.model import DockerNetwork, Endpoint, HostView
 from dovecote.ops.table import age_text
 from dovecote.ops.view import build_view
-from dovecote.reconciler.faucet import ReloadState
 
 STALE_SECONDS = 300
 """Older than this, a status file suggests the reconciler stopped (it writes after every pass, 60 s resync)."""
@@ -167,11 +166,6 @@ def file_sha256(path: str) -> str | None:
 def generated_path(faucet_config: str) -> str:
     """The generated file beside the operator's faucet.yaml (beside its real path, as the reconciler writes it)."""
     return contract.generated_path(os.path.dirname(os.path.realpath(faucet_config)))
-
-
-def runs_file(state: ReloadState, digest: str) -> bool:
-    """Whether FAUCET's metrics list the file whose sha256 is ``digest`` among the files it runs."""
-    return digest in state.hashes.split(",")
 
 
 @dataclass

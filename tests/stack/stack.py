@@ -258,8 +258,8 @@ class Stack:
         return dict((self.generated_dps().get(dp) or {}).get("interfaces") or {})
 
     def configured_ports(self, dp: str) -> set[int]:
-        """Ports with a real entry: not the no-VLAN placeholder of a container that is not running yet."""
-        return {n for n, e in self.dp_interfaces(dp).items() if not str(e.get("description", "")).startswith("pending")}
+        """Ports with settings: not the bare entry (no VLAN, nothing but its name) of a pending port."""
+        return {n for n, e in self.dp_interfaces(dp).items() if set(e) - {"name", "description"}}
 
     def wait_port_loaded(self, dp: str, ofport: int, timeout: float = 60) -> dict[str, Any]:
         """Wait until the port is configured in the generated config and FAUCET has loaded that config."""

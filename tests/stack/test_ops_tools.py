@@ -330,9 +330,9 @@ def test_each_event_logs_one_line(stack: Stack, make: Factory) -> None:
     for container in (good, bad):
         endpoint = endpoint_port(container, net.name)[3:]
         assert driver_log.count(f"port added net={net.id[:12]} ep={endpoint}") == 1
-    written = rf"INFO dovecote.reconciler.loop: config written: .*dp {net.dp} \(0x[0-9a-f]+\) (new|\+)"
+    written = rf"INFO dovecote.reconciler.apply: config written: .*dp {net.dp} \(0x[0-9a-f]+\) (new|\+)"
     assert re.search(written, reconciler_log)
-    assert "INFO dovecote.reconciler.loop: FAUCET reloaded (config " in reconciler_log
+    assert "INFO dovecote.reconciler.apply: FAUCET reloaded (config " in reconciler_log
     left_out = [line for line in reconciler_log.splitlines() if f"container {bad.name}: ACL 'nosuchacl'" in line]
     assert len(left_out) == 1 and " WARNING " in left_out[0]  # once, not once per pass
 

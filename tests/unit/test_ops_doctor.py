@@ -17,7 +17,7 @@ from dovecote.ops.doctor import (
 from dovecote.ops.model import BridgeRow, Controller
 from dovecote.ops.ovsdb import OvsHost
 from dovecote.ops.sources import StatusRead
-from dovecote.reconciler.faucet import ReloadState
+from dovecote.reconciler.faucet import FaucetState
 
 NAT, FLAT, INTERNAL = "a1" * 32, "b2" * 32, "c3" * 32
 METRICS = "http://127.0.0.1:9302/metrics"
@@ -71,17 +71,17 @@ def test_ovs_checks() -> None:
 def test_faucet_checks() -> None:
     (down,) = faucet_checks(METRICS, None, "/g.yaml", "h1")
     assert not down.ok and METRICS in down.detail and down.fix
-    running, reload = faucet_checks(METRICS, ReloadState(3, 0, "h0,h1", ""), "/g.yaml", "h1")
+    running, reload = faucet_checks(METRICS, FaucetState(3, 0, ("h0", "h1"), ""), "/g.yaml", "h1")
     assert running.ok and reload.ok and "runs the current" in reload.detail
-    _, behind = faucet_checks(METRICS, ReloadState(3, 0, "h0", ""), "/g.yaml", "h1")
+    _, behind = faucet_checks(METRICS, FaucetState(3, 0, ("h0",), ""), "/g.yaml", "h1")
     assert not behind.ok and "/g.yaml" in behind.detail and "--wait" in behind.fix
-    _, prefix = faucet_checks(METRICS, ReloadState(3, 0, "h10", ""), "/g.yaml", "h1")
+    _, prefix = faucet_checks(METRICS, FaucetState(3, 0, ("h10",), ""), "/g.yaml", "h1")
     assert not prefix.ok  # a hash is matched whole, not as a substring
-    _, failed = faucet_checks(METRICS, ReloadState(3, 1, "h0", "bad acl"), "/g.yaml", "h1")
+    _, failed = faucet_checks(METRICS, FaucetState(3, 1, ("h0",), "bad acl"), "/g.yaml", "h1")
     assert not failed.ok and "bad acl" in failed.detail
-    _, empty = faucet_checks(METRICS, ReloadState(3, 1, "", "DPs not configured"), "/g.yaml", None)
+    _, empty = faucet_checks(METRICS, FaucetState(3, 1, (), "DPs not configured"), "/g.yaml", None)
     assert empty.ok and "no dps" in empty.detail
-    _, nothing = faucet_checks(METRICS, ReloadState(3, 0, "h0", ""), "/g.yaml", None)
+    _, nothing = faucet_checks(METRICS, FaucetState(3, 0, ("h0",), ""), "/g.yaml", None)
     assert nothing.ok
 
 
