@@ -155,7 +155,11 @@ class Rig:
 
     spec: RigSpec = field(default_factory=RigSpec)
     timings: dict[str, float] = field(default_factory=dict)
-    certs: Path | None = None
+
+    @property
+    def certs(self) -> Path:
+        """This rig's certificates (one fixed place per prefix, so any process can remove them)."""
+        return Path(tempfile.gettempdir()) / f"{self.spec.prefix}-certs"
 
     # -- images ---------------------------------------------------------------------------------
 
@@ -211,7 +215,6 @@ class Rig:
                 f"com.docker.network.driver.mtu={self.spec.underlay_mtu}",
                 network,
             )
-        self.certs = Path(tempfile.mkdtemp(prefix="dcmh-certs."))
         make_certs(self.certs, self.spec.controller_ip, [h.name for h in self.spec.hosts])
         self._start_controller(faucet_yaml)
         for host in self.spec.hosts:
@@ -264,7 +267,6 @@ class Rig:
             self.image,
             "/usr/local/bin/mh-controller",
         )
-        assert self.certs is not None
         staged = Path(tempfile.mkdtemp(prefix="dcmh-ctl."))
         try:
             (staged / "faucetconfrpc").mkdir()
@@ -304,7 +306,6 @@ class Rig:
             self.image,
         )
         run("docker", "network", "connect", "--ip", host.underlay_ip.split("/")[0], self.spec.underlay_network, name)
-        assert self.certs is not None
         staged = Path(tempfile.mkdtemp(prefix="dcmh-host."))
         try:
             for item in ("ca.crt", f"{host.name}.crt", f"{host.name}.key"):
@@ -323,9 +324,7 @@ class Rig:
         nets = run("docker", "network", "ls", "-q", "--filter", label).stdout.split()
         if nets:
             run("docker", "network", "rm", *nets)
-        if self.certs is not None:
-            shutil.rmtree(self.certs, ignore_errors=True)
-            self.certs = None
+        shutil.rmtree(self.certs, ignore_errors=True)
 
     def reboot(self, host: str) -> float:
         """Restart a host's container: its daemons and /run are gone, its disks stay. Returns the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.multihost.rig import Rig, plan_hosts, wait_until
@@ -53,3 +54,20 @@ def test_faucetconfrpc_needs_a_client_certificate(rig: Rig) -> None:
     assert read["yaml"].strip() == "dps: {}"
     refused = rig.exec(host, "python3", "/root/rpc_client.py", "--no-client-cert", "--timeout", "5", "get", check=False)
     assert json.loads(refused.stdout)["code"] == "UNAVAILABLE"
+
+
+def test_a_host_reboots_with_its_disks(rig: Rig, measure: Callable[[str], None]) -> None:
+    """A reboot clears the daemons and /run but keeps OVSDB and Docker's disk, as on a machine."""
+    a, b = rig.spec.hosts[0], rig.spec.hosts[1]
+    system_id = rig.exec(a.name, "ovs-vsctl", "get", "Open_vSwitch", ".", "external_ids:system-id").stdout
+    rig.exec(a.name, "touch", "/run/before-reboot")
+    measure(f"multi-host rig: reboot of a host {rig.reboot(a.name):.1f} s")
+    assert rig.exec(a.name, "test", "-e", "/run/before-reboot", check=False).returncode != 0
+    assert rig.exec(a.name, "ovs-vsctl", "get", "Open_vSwitch", ".", "external_ids:system-id").stdout == system_id
+    assert a.underlay_ip in rig.exec(a.name, "ip", "-o", "-4", "addr", "show", "dev", "br-phy").stdout
+    target = b.underlay_ip.split("/")[0]
+    wait_until(
+        lambda: rig.exec(a.name, "ping", "-c", "1", "-W", "1", target, check=False).returncode == 0,
+        timeout=30,
+        what="the underlay after the reboot",
+    )
