@@ -11,6 +11,7 @@ import logging
 import logging.config
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from dovecote.contract import (
     DEFAULT_FAUCET_METRICS,
     DEFAULT_METRICS_ADDR,
     DEFAULT_OVSDB,
+    DEFAULT_STACK_PRIORITY,
     DEFAULT_STATUS_FILE,
     generated_path,
     plugin_socket,
@@ -82,10 +84,11 @@ def run_driver(args: argparse.Namespace) -> int:
 
     links.set_sysctl_dir(args.sysctl_dir)
     ovs, locks = Ovs(args.ovsdb), NetworkLocks()
+    stack = _host_stack(args, ovs)
     repairer = Repairer(ovs, locks, grace=args.orphan_grace)
     repairer.repair_now()  # after a reboot: addresses and rules back before the first call
     repairer.start()
-    server = PluginServer(args.socket, routes(Driver(ovs, locks)))
+    server = PluginServer(args.socket, routes(Driver(ovs, locks, stack)))
     _stop_on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
     log.info("driver serving %s (ovsdb %s)", args.socket, args.ovsdb)
     try:
@@ -94,6 +97,38 @@ def run_driver(args: argparse.Namespace) -> int:
         server.server_close()
         repairer.stop()
     return 0
+
+
+def _host_stack(args: argparse.Namespace, ovs: Any) -> Any:
+    """The host's stack bridge when the driver is started with --stack-dpid (multi-host), else None."""
+    from dovecote import contract
+    from dovecote.driver import state
+    from dovecote.driver.options import parse_dpid
+    from dovecote.driver.stack import HostStack, StackBridge, parse_peer
+
+    if not args.stack_dpid:
+        if args.peer:
+            raise SystemExit("dovecote driver: --peer needs --stack-dpid (this host's stack bridge)")
+        return None
+    if not contract.valid_host_name(args.host):
+        raise SystemExit(f"dovecote driver: --host {args.host!r} is not a host name (letters, digits, _ . -)")
+    try:
+        record = contract.StackRecord(
+            host=args.host,
+            dpid=parse_dpid("--stack-dpid", args.stack_dpid),
+            priority=args.stack_priority or None,
+            peers=tuple(parse_peer(p) for p in args.peer or ()),
+            lldp_interval=args.lldp_interval,
+        )
+        config = HostStack(record, tuple(t for t in args.stack_controller.split(",") if t), args.underlay_mtu)
+        config.check()
+    except ValueError as exc:  # the driver's InvalidOption is a ValueError too
+        raise SystemExit(f"dovecote driver: {exc}") from exc
+    stack = StackBridge(ovs, config)
+    stack.ensure(n.record for n in state.networks(ovs))
+    log.info("host %s: stack dp %s, peers %s", args.host, contract.stack_dp_name(args.host),
+             ", ".join(p.host for p in record.peers) or "none yet")  # fmt: skip
+    return stack
 
 
 def _seconds(text: str) -> float:
@@ -206,6 +241,24 @@ def parser() -> argparse.ArgumentParser:
         help="how long a port must look abandoned (container end back in the host and down, or a host "
         "veth in no bridge) before the driver removes it; a docker run holds it so for milliseconds",
     )
+    many = drv.add_argument_group("many hosts, one FAUCET (docs/multi-host.md)")
+    many.add_argument("--host", default=socket.gethostname(), help="this host's name in FAUCET (default: hostname)")
+    many.add_argument("--stack-dpid", help="dpid of this host's stack bridge (dp stack@HOST): enables multi-host")
+    many.add_argument("--stack-controller", default="", help="FAUCET's OpenFlow address(es) for the stack bridge")
+    many.add_argument(
+        "--peer",
+        action="append",
+        metavar="HOST=ADDRESS|HOST=nic:IFACE",
+        help="a peer host: VXLAN to its underlay address, or the operator's NIC cabled to it (repeatable)",
+    )
+    many.add_argument(
+        "--stack-priority",
+        type=int,
+        default=DEFAULT_STACK_PRIORITY,
+        help="FAUCET stack root priority of this host (lowest wins among healthy hosts; 0: never root)",
+    )
+    many.add_argument("--underlay-mtu", type=int, default=1500, help="MTU of the network the tunnels cross")
+    many.add_argument("--lldp-interval", type=int, help="FAUCET's LLDP beacon interval on this host's dps (s)")
     drv.set_defaults(run=run_driver)
 
     rec = sub.add_parser("reconciler", help="keep FAUCET's config in step with containers")

@@ -10,6 +10,7 @@ Standard library only, no I/O: both daemons import it, and nothing else is share
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
@@ -70,6 +71,8 @@ INTERNAL = "dovecote-internal"
 """``true`` when the network was created with ``--internal``."""
 OPTIONS = "dovecote-options"
 """JSON object: the network's :class:`NetworkSettings`."""
+GATEWAY_REMOTE = "dovecote-gateway-remote"
+"""``true`` on a multi-host network whose gateway is on another host (absent otherwise)."""
 
 # --- Interface.external_ids ------------------------------------------------------------------
 IFACE_ID = "iface-id"
@@ -96,6 +99,10 @@ class PortRole(StrEnum):
     CONTAINER = "container"
     HOST_PORT = "add-port"
     COPRO_PORT = "copro-port"
+    STACK_PATCH = "stack-patch"
+    """A network bridge's patch port to the host's stack bridge (multi-host networks)."""
+    STACK_LINK = "stack-link"
+    """A stack bridge's port toward a peer host: a VXLAN tunnel or the operator's NIC."""
 
 
 # --- OpenFlow port numbers -------------------------------------------------------------------
@@ -257,6 +264,10 @@ class NetworkSettings:
     nat_acl: str = ""
     vlan_out_acl: str = ""
     lbport: int = DEFAULT_LBPORT
+    multihost: bool = False
+    """The network spans hosts: its bridge is patched into the host's stack bridge (issue 18)."""
+    gateway_host: str = ""
+    """For a multi-host nat/routed network: the one host holding the gateway address and NAT."""
 
     @property
     def routes(self) -> bool:
@@ -290,6 +301,9 @@ class NetworkRecord:
     gateways: tuple[str, ...] = ()
     subnets: tuple[str, ...] = ()
     internal: bool = False
+    gateway_remote: bool = False
+    """A multi-host network whose gateway is on another host (``gateway_host``): this host's bridge
+    holds no gateway address and no NAT, but containers still get the gateway as their route."""
 
     @property
     def mode(self) -> str:
@@ -306,7 +320,12 @@ class NetworkRecord:
     @property
     def routes(self) -> bool:
         """The gateway is on the bridge and the host routes for it (nat/routed, not --internal)."""
-        return self.settings.routes and not self.internal
+        return self.settings.routes and not self.internal and not self.gateway_remote
+
+    @property
+    def local_gateways(self) -> tuple[str, ...]:
+        """The addresses this host's bridge port holds (none when the gateway is on another host)."""
+        return () if self.gateway_remote else self.gateways
 
 
 def encode_network(record: NetworkRecord) -> dict[str, str]:
@@ -321,7 +340,7 @@ def encode_network(record: NetworkRecord) -> dict[str, str]:
         SUBNETS: json.dumps(list(record.subnets)),
         INTERNAL: "true" if record.internal else "false",
         OPTIONS: json.dumps(record.settings.to_json(), sort_keys=True),
-    }
+    } | ({GATEWAY_REMOTE: "true"} if record.gateway_remote else {})
 
 
 def decode_network(name: str, ids: Mapping[str, str]) -> NetworkRecord | None:
@@ -339,6 +358,7 @@ def decode_network(name: str, ids: Mapping[str, str]) -> NetworkRecord | None:
             gateways=tuple(str(g) for g in json.loads(ids.get(GATEWAYS, "[]"))),
             subnets=tuple(str(s) for s in json.loads(ids.get(SUBNETS, "[]"))),
             internal=ids.get(INTERNAL) == "true",
+            gateway_remote=ids.get(GATEWAY_REMOTE) == "true",
         )
     except (KeyError, ValueError, TypeError, AttributeError):
         return None
@@ -439,6 +459,203 @@ def decode_port(name: str, ids: Mapping[str, str]) -> PortRecord | None:
         return None
 
 
+# --- many hosts, one FAUCET (issue 18, docs/multi-host.md) -------------------------------------
+STACK_BRIDGE = "dcstack"
+"""Each host's stack bridge: FAUCET dp ``stack@HOST``, which every multi-host network patches into
+and which holds the links to the other hosts."""
+STACK = "dovecote-stack"
+"""Bridge.external_ids of the stack bridge: JSON of its :class:`StackRecord`."""
+LINK_PEER = "dovecote-link-peer"
+"""Interface.external_ids of a stack link port: the peer host it leads to."""
+PATCH_NETWORK = "dovecote-patch-network"
+"""Interface.external_ids of the stack bridge's patch port: the network ID it leads to."""
+STACK_PATCH_OFPORT = MAX_OFPORT
+"""The network bridge's patch port number: the highest, so container numbering is not disturbed."""
+HOST_SEPARATOR = "@"
+"""Between a dp's network name and its host: ``net1@hosta`` (``@`` cannot occur in a Docker name)."""
+STACK_DP = "stack"
+HOST_FILE_PREFIX = "dovecote_"
+"""Each host's FAUCET file: ``dovecote_<host>.yaml`` (faucetconfrpc refuses ``-`` in file names)."""
+ANCHOR_VID = 4094
+"""The anchor VLAN: every stack dp's LOCAL port is on it, so that a stack change restarts the stack
+dp warm, not cold (docs/multi-host.md §5). No network may use this vid in multi-host mode."""
+ANCHOR_VLAN = "dovecote-anchor"
+DEFAULT_STACK_PRIORITY = 100
+"""Every stack dp is a root candidate by default; FAUCET elects the healthy one with the lowest
+priority (then dp_id). ``dovecote driver --stack-priority`` prefers a host."""
+VXLAN_OVERHEAD = 50
+"""Bytes VXLAN adds to a frame on the underlay (outer Ethernet, IPv4, UDP, VXLAN headers)."""
+LINK_PREFIX = "link-"
+"""FAUCET's name for a stack dp's port toward a peer: ``link-<peer>`` (peers refer to it by name)."""
+_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_SHARE_MARK = " | dovecote-share "
+
+
+def valid_host_name(name: str) -> bool:
+    """Letters, digits, ``_ . -``; at most 63 characters (a hostname's label size)."""
+    return bool(_HOST_NAME.match(name))
+
+
+def host_file(host: str) -> str:
+    """The one FAUCET file a host owns (``-`` becomes ``_``: faucetconfrpc's file names)."""
+    return HOST_FILE_PREFIX + re.sub(r"[^A-Za-z0-9._]", "_", host) + ".yaml"
+
+
+def is_host_file(name: str) -> bool:
+    return name.startswith(HOST_FILE_PREFIX) and name.endswith(".yaml")
+
+
+def host_dp_name(name: str, host: str) -> str:
+    """A dp name qualified by its host: two hosts' networks of one name never clash."""
+    return f"{name}{HOST_SEPARATOR}{host}"
+
+
+def stack_dp_name(host: str) -> str:
+    return host_dp_name(STACK_DP, host)
+
+
+def dp_host(dp_name: str) -> str:
+    """The host part of a host-qualified dp name ('' for a name without one)."""
+    return dp_name.rpartition(HOST_SEPARATOR)[2] if HOST_SEPARATOR in dp_name else ""
+
+
+def link_name(peer: str) -> str:
+    """FAUCET's name for the stack dp's port toward ``peer`` (the peer's file refers to it by name)."""
+    return LINK_PREFIX + peer
+
+
+def stack_patch_names(network_id: str) -> tuple[str, str]:
+    """The patch pair joining a network bridge to the stack bridge: (network side, stack side)."""
+    return "dcs" + network_id[:_ID_CHARS], "dcn" + network_id[:_ID_CHARS]
+
+
+def link_port_name(peer: str) -> str:
+    """The OVS port of the tunnel toward ``peer``: readable when it fits in 15 characters."""
+    readable = f"dcv-{peer}"
+    if len(readable) <= IFNAMSIZ:
+        return readable
+    return "dcv" + hashlib.sha256(peer.encode()).hexdigest()[:_ID_CHARS]
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Another host this host links its stack bridge to: over VXLAN to ``remote_ip``, or a NIC."""
+
+    host: str
+    remote_ip: str = ""
+    nic: str = ""
+    """An operator's interface cabled (directly or over L2) to the peer's, instead of a tunnel."""
+
+
+@dataclass(frozen=True)
+class StackRecord:
+    """What the driver was told about this host's place in the stack; on the stack bridge's row."""
+
+    host: str
+    dpid: int
+    priority: int | None = DEFAULT_STACK_PRIORITY
+    peers: tuple[Peer, ...] = ()
+    lldp_interval: int | None = None
+    """FAUCET's ``lldp_beacon.send_interval`` for this host's dps (None: FAUCET's default, 5 s)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StackRecord:
+        record = cls(
+            host=str(data["host"]),
+            dpid=int(data["dpid"]),
+            priority=None if data.get("priority") is None else int(data["priority"]),
+            peers=tuple(Peer(**p) for p in data.get("peers") or ()),
+            lldp_interval=None if data.get("lldp_interval") is None else int(data["lldp_interval"]),
+        )
+        if not valid_host_name(record.host):
+            raise ValueError(f"not a host name: {record.host!r}")
+        return record
+
+
+def encode_stack(record: StackRecord) -> dict[str, str]:
+    """Bridge ``external_ids`` of the stack bridge."""
+    return {CONTRACT: CONTRACT_VERSION, STACK: json.dumps(record.to_json(), sort_keys=True)}
+
+
+def decode_stack(ids: Mapping[str, str]) -> StackRecord | None:
+    """The stack bridge's record, or None for any other bridge (or a broken row)."""
+    if ids.get(CONTRACT) != CONTRACT_VERSION or STACK not in ids:
+        return None
+    try:
+        return StackRecord.from_json(json.loads(ids[STACK]))
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class NetworkShare:
+    """What a host tells the others about its part of a multi-host network, in the dp's description.
+
+    FAUCET's files are the only thing every host reads, and FAUCET refuses keys it does not know,
+    so this travels as JSON at the end of the dp's ``description`` (:func:`describe_share`).
+    """
+
+    network: str
+    host: str
+    vlan: int
+    subnets: tuple[str, ...] = ()
+    ip_ranges: tuple[str, ...] = ()
+    gateway_host: str = ""
+    created: str = ""
+    """Docker's creation time of the network on that host (RFC 3339): the older range wins a clash."""
+
+
+def describe_share(text: str, share: NetworkShare) -> str:
+    """A dp description: the human part, then the share for the other hosts."""
+    return text + _SHARE_MARK + json.dumps(asdict(share), sort_keys=True, separators=(",", ":"))
+
+
+def read_share(description: object) -> NetworkShare | None:
+    """The share in a dp description written by :func:`describe_share`, or None."""
+    if not isinstance(description, str) or _SHARE_MARK not in description:
+        return None
+    try:
+        data = json.loads(description.rpartition(_SHARE_MARK)[2])
+        return NetworkShare(
+            network=str(data["network"]),
+            host=str(data["host"]),
+            vlan=int(data["vlan"]),
+            subnets=tuple(str(s) for s in data.get("subnets") or ()),
+            ip_ranges=tuple(str(s) for s in data.get("ip_ranges") or ()),
+            gateway_host=str(data.get("gateway_host") or ""),
+            created=str(data.get("created") or ""),
+        )
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+class LinkState(StrEnum):
+    """Where this host's end of a stack link to a peer is (the handshake, docs/multi-host.md §5)."""
+
+    LINKED = "linked"
+    """Both hosts' files hold their end: FAUCET runs the link (LLDP says whether it is up)."""
+    INITIATED = "initiated"
+    """This host wrote its end first and waits for the peer to answer."""
+    WAITING = "waiting"
+    """The peer has not written its stack dp yet, or this host waits for the peer to initiate."""
+    WITHDRAWN = "withdrawn"
+    """The peer did not answer in time: this host's end is out until the next attempt."""
+
+
+@dataclass(frozen=True)
+class LinkStatus:
+    """One peer's link as the reconciler's last pass decided it."""
+
+    peer: str
+    state: LinkState
+    reason: str = ""
+    port: int | None = None
+    """The ofport of the link on the stack bridge (None when OVS has none)."""
+
+
 # --- the reconciler's status document, read by ``dovecote status`` and ``doctor`` ---------------
 STATUS_VERSION = 2
 
@@ -464,6 +681,10 @@ class PortKind(StrEnum):
     """An interface the operator put on the bridge by hand."""
     PLACEHOLDER = "placeholder"
     """LOCAL with no VLAN: keeps a dp with no other interface in FAUCET's hands."""
+    STACK = "stack"
+    """A FAUCET stack port: a patch between a network bridge and the stack bridge, or a link to a peer."""
+    ANCHOR = "anchor"
+    """The stack bridge's LOCAL port on the anchor VLAN: its one non-stack port (docs/multi-host.md)."""
 
 
 @dataclass(frozen=True)
@@ -532,6 +753,10 @@ class StatusDocument:
     problems: tuple[Problem, ...] = ()
     macs: Mapping[str, str] = field(default_factory=dict)
     """``dp/ofport`` -> the MAC a ``mac_prefix`` label set in the container."""
+    host: str = ""
+    """This host's name in a multi-host setup ('' on a single host)."""
+    links: tuple[LinkStatus, ...] = ()
+    """This host's stack links to its peers (multi-host only)."""
 
     def to_json(self) -> dict[str, Any]:
         document = asdict(self)
@@ -559,6 +784,10 @@ class StatusDocument:
                 ),
                 problems=tuple(Problem(**p) for p in data.get("problems") or ()),
                 macs={str(k): str(v) for k, v in (data.get("macs") or {}).items()},
+                host=str(data.get("host") or ""),
+                links=tuple(
+                    LinkStatus(**{**link, "state": LinkState(link["state"])}) for link in data.get("links") or ()
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed dovecote status document: {exc}") from exc

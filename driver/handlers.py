@@ -20,6 +20,7 @@ from dovecote.driver import l3, links, nat, state
 from dovecote.driver.errors import Conflict, InvalidOption, InvalidRequest, NotFound
 from dovecote.driver.options import parse_options
 from dovecote.driver.ovs import Ovs
+from dovecote.driver.stack import StackBridge
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,9 @@ def generated_mac(endpoint_id: str) -> str:
 class Driver:
     """The ``ovs`` network driver."""
 
-    def __init__(self, ovs: Ovs, locks: state.NetworkLocks | None = None) -> None:
+    def __init__(self, ovs: Ovs, locks: state.NetworkLocks | None = None, stack: StackBridge | None = None) -> None:
         self.ovs = ovs
+        self.stack = stack  # this host's stack bridge (multi-host networks), None on a single host
         self._locks = locks or state.NetworkLocks()  # shared with the repair loop
         self._create_lock = threading.Lock()  # dpid uniqueness spans networks
         self._port_lock = threading.Lock()  # host-port uniqueness spans networks
@@ -77,7 +79,11 @@ class Driver:
         v4 = [d for d in request.get("IPv4Data") or [] if d.get("Pool")]
         v6 = [d for d in request.get("IPv6Data") or [] if d.get("Pool")]
         gateways, subnets = _addresses(options, v4, v6)
-        datapath = _datapath_type(options)
+        gateway_remote = False
+        if options.multihost:
+            options, datapath, gateway_remote = self._multihost(options)
+        else:
+            datapath = _datapath_type(options)
         bridge = contract.bridge_name(network_id)
         record = contract.NetworkRecord(
             network_id=network_id,
@@ -86,6 +92,7 @@ class Driver:
             gateways=tuple(gateways),
             subnets=tuple(subnets),
             internal=bool(raw_options.get(INTERNAL)),
+            gateway_remote=gateway_remote,
         )
         with self._create_lock, self._locks(network_id), contextlib.ExitStack() as undo:
             self._check_dpid_free(network_id, options.dpid)
@@ -101,6 +108,9 @@ class Driver:
                 options.ovs_local_mac,
             )
             self._attach_host_ports(network_id, bridge, options)
+            if options.multihost and self.stack is not None:
+                undo.callback(self.stack.detach, network_id)
+                self.stack.attach(network_id, bridge)
             undo.callback(nat.remove_all, bridge)
             l3.ensure(record)
             undo.pop_all()
@@ -113,6 +123,26 @@ class Driver:
             datapath,
         )
         return {}
+
+    def _multihost(self, options: contract.NetworkSettings) -> tuple[contract.NetworkSettings, str, bool]:
+        """A multi-host network's settings, datapath (the stack bridge's) and whether its gateway is elsewhere."""
+        if self.stack is None:
+            raise InvalidOption(
+                "ovs.bridge.multihost",
+                "true",
+                "this host has no stack bridge: start the driver with --stack-dpid and --peer (docs/multi-host.md)",
+            )
+        if options.userspace is False and not links.kernel_has_ovs():
+            raise InvalidOption("ovs.bridge.userspace", "false", "this kernel has no openvswitch module")
+        self.stack.ensure()
+        datapath = self.stack.datapath_type()
+        if options.userspace is not None and (datapath == "netdev") != options.userspace:
+            raise InvalidOption(
+                "ovs.bridge.userspace",
+                str(options.userspace).lower(),
+                f"a multi-host network takes the stack bridge's datapath ({datapath}): drop the option",
+            )
+        return self.stack.settings_for(options), datapath, options.routes and options.gateway_host != self.stack.host
 
     def _check_dpid_free(self, network_id: str, dpid: int) -> None:
         for network in state.networks(self.ovs):
@@ -155,6 +185,7 @@ class Driver:
             leftovers = [port.name for port in state.container_ports(self.ovs, bridge)]
             nat.remove_all(bridge)
             self.ovs.del_bridge(bridge)
+            self.ovs.del_port(contract.stack_patch_names(network_id)[1])  # a multi-host network's patch
             for name in leftovers:
                 links.delete_link(name)
         self._locks.forget(network_id)
@@ -195,7 +226,8 @@ class Driver:
         if self.ovs.find_interface(contract.host_veth_name(endpoint_id)) is None:
             raise NotFound(f"endpoint {short(endpoint_id)} has no port on bridge {record.bridge}")
         reply: Reply = {"InterfaceName": {"SrcName": contract.container_veth_name(endpoint_id), "DstPrefix": "eth"}}
-        if record.routes and record.gateways:
+        if record.gateways and (record.routes or record.gateway_remote):
+            # a multi-host network's gateway may be on another host: reached over the stack
             reply["Gateway"] = str(ipaddress.ip_interface(record.gateways[0]).ip)
         else:
             # flat (or internal): nobody answers at a gateway address, so promise none; this also

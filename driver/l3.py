@@ -15,7 +15,7 @@ from dovecote.driver import links, nat
 
 def ensure(record: contract.NetworkRecord) -> None:
     """The LOCAL port's addresses and link state, and in nat/routed mode forwarding and NAT rules."""
-    links.configure_bridge_port(record.bridge, record.gateways, record.settings.mtu)
+    links.configure_bridge_port(record.bridge, record.local_gateways, record.settings.mtu)
     if record.routes:
         nat.enable_forwarding()
         links.allow_local_routing(record.bridge)

@@ -10,7 +10,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
-from dovecote.contract import MAX_OFPORT, MODES, HostPort, NetworkSettings
+from dovecote.contract import MAX_OFPORT, MODES, HostPort, NetworkSettings, valid_host_name
 from dovecote.driver.errors import InvalidOption
 
 PREFIX = "ovs.bridge."
@@ -173,8 +173,20 @@ _PARSERS = {
     "nat_acl": ("nat_acl", _acl, "ACL for the gateway (LOCAL) port"),
     "vlan_out_acl": ("vlan_out_acl", _acl, "egress ACL of the network's VLAN"),
     "lbport": ("lbport", lambda k, v: _int(k, v, 1, MAX_OFPORT), "mirror port number (default 99)"),
+    "multihost": ("multihost", _bool, "true: one L2 segment across hosts, through the stack (docs/multi-host.md)"),
+    "gateway_host": (
+        "gateway_host",
+        lambda k, v: _host_name(k, v),
+        "multi-host nat/routed: the one host holding the gateway and NAT",
+    ),
 }
 VALID_KEYS = tuple(PREFIX + name for name in _PARSERS)
+
+
+def _host_name(key: str, value: str) -> str:
+    if not valid_host_name(value.strip()):
+        raise InvalidOption(key, value, "not a host name (letters, digits, _ . -; as dovecote driver --host)")
+    return value.strip()
 
 
 def _mode(key: str, value: str) -> str:
@@ -206,6 +218,16 @@ def parse_options(generic: Mapping[str, object]) -> NetworkSettings:
     duplicate = {n for n in names if names.count(n) > 1}
     if duplicate:
         raise InvalidOption(PREFIX + "add_copro_ports", ",".join(sorted(duplicate)), "also listed in add_ports")
+    if options.gateway_host and not options.multihost:
+        raise InvalidOption(
+            PREFIX + "gateway_host", options.gateway_host, "only for multi-host networks (add multihost=true)"
+        )
+    if options.multihost and options.routes and not options.gateway_host:
+        raise InvalidOption(
+            PREFIX + "gateway_host",
+            "",
+            f"a multi-host {options.mode} network has one gateway: name its host (-o ovs.bridge.gateway_host=HOST)",
+        )
     ofports = [p.ofport for p in options.add_ports + options.add_copro_ports if p.ofport is not None]
     clash = {n for n in ofports if ofports.count(n) > 1}
     if clash:

@@ -239,3 +239,69 @@ class Ovs:
     def del_port(self, port: str) -> None:
         """Detach an interface; absent is fine."""
         self._run([self._api.del_port(port, if_exists=True)], f"deleting port {port}")
+
+    # -- the stack bridge (multi-host networks, driver/stack.py) ----------------------------------
+    def set_bridge(
+        self, name: str, external_ids: Mapping[str, str], datapath_id: str, controllers: tuple[str, ...]
+    ) -> None:
+        """Set an existing bridge's external_ids keys, datapath ID and controllers."""
+        commands = [
+            self._api.db_set(
+                "Bridge",
+                name,
+                ("external_ids", dict(external_ids)),
+                ("other_config", {"datapath-id": datapath_id, "disable-in-band": "true"}),
+            )
+        ]
+        commands.append(
+            self._api.set_controller(name, list(controllers)) if controllers else self._api.del_controller(name)
+        )
+        self._run(commands, f"updating bridge {name}")
+        if controllers:
+            self.tune_controllers(name)
+
+    def interface_options(self, name: str) -> dict[str, str]:
+        """An interface's ``options`` column (a tunnel's remote_ip, a patch port's peer)."""
+        got = self._read(self._api.db_get("Interface", name, "options"), f"reading the options of {name}")
+        return {str(k): str(v) for k, v in (got or {}).items()} if isinstance(got, Mapping) else {}
+
+    def add_special_port(
+        self,
+        bridge: str,
+        port: str,
+        external_ids: Mapping[str, str],
+        kind: str = "",
+        options: Mapping[str, str] | None = None,
+        ofport: int | None = None,
+    ) -> int:
+        """Attach a port of a given interface type (``vxlan``, ``patch``; '' for a system NIC)."""
+        attrs: dict[str, Any] = {"external_ids": dict(external_ids)}
+        if kind:
+            attrs["type"] = kind
+        if options:
+            attrs["options"] = dict(options)
+        if ofport is not None:
+            attrs["ofport_request"] = ofport
+        self._run([self._api.add_port(bridge, port, may_exist=False, **attrs)], f"adding port {port}")
+        number = _optional_int(
+            self._read(self._api.db_get("Interface", port, "ofport"), f"reading the ofport of {port}")
+        )
+        if number is None:
+            reason = self.interface_error(port)
+            self.del_port(port)
+            raise BackendError(f"ovsdb: port {port} got no ofport (error: {reason})")
+        return number
+
+    def add_patch_pair(
+        self,
+        left: tuple[str, str, Mapping[str, str], int | None],
+        right: tuple[str, str, Mapping[str, str], int | None],
+    ) -> None:
+        """Two patch ports, each the other's peer, in one transaction: (bridge, port, external_ids, ofport)."""
+        commands = []
+        for (bridge, port, ids, ofport), (_, peer, _, _) in ((left, right), (right, left)):
+            attrs: dict[str, Any] = {"type": "patch", "options": {"peer": peer}, "external_ids": dict(ids)}
+            if ofport is not None:
+                attrs["ofport_request"] = ofport
+            commands.append(self._api.add_port(bridge, port, may_exist=False, **attrs))
+        self._run(commands, f"patching {left[0]} to {right[0]}")

@@ -149,7 +149,7 @@ class Repairer:
         self._collect_unattached_veths()
 
     def _bridge_broken(self, record: contract.NetworkRecord, check_rules: bool) -> bool:
-        if not links.bridge_port_ready(record.bridge, record.gateways):
+        if not links.bridge_port_ready(record.bridge, record.local_gateways):
             return True
         if not check_rules:
             return False
