@@ -158,11 +158,14 @@ def run_reconciler(args: argparse.Namespace) -> int:
     from dovecote.reconciler.validate import validate
     from dovecote.reconciler.world import Sources
 
-    if not os.path.exists(args.faucet_config):
+    remote = bool(args.faucetconfrpc)
+    if not args.faucet_config:
+        args.faucet_config = "faucet.yaml" if remote else "/etc/faucet/faucet.yaml"
+    if not remote and not os.path.exists(args.faucet_config):
         log.error("FAUCET config %s does not exist", args.faucet_config)
         return 2
     config_dir = os.path.dirname(os.path.realpath(args.faucet_config))
-    for name in remove_stale_temp_files(config_dir):
+    for name in [] if remote else remove_stale_temp_files(config_dir):
         log.info("removed %s, left by an interrupted reconciler", name)
     metrics = Metrics()
     kick_target: list[Reconciler] = []
@@ -189,11 +192,34 @@ def run_reconciler(args: argparse.Namespace) -> int:
         dump_flows=dump_flows,
         flap=flap_link,
     )
+    config_path, generated_file = args.faucet_config, None
+    multi = _multihost(args, ovsdb, faucet_state, io.signal) if remote or args.host else None
+    if multi is not None:
+        sources = Sources(
+            bridges=ovsdb.snapshot,
+            docker=docker_source.snapshot,
+            operator=multi.operator,
+            generated=multi.generated,
+            faucet=multi.faucet_state,
+            hosts=multi.hosts,
+        )
+        io = Io(
+            validate=multi.validate,
+            signal=multi.signal,
+            faucet_state=multi.faucet_state,
+            write=multi.write,
+            set_mac=io.set_mac,
+            dump_flows=dump_flows,
+            flap=flap_link,
+        )
+        config_path = f"{multi.store.describe()}/{multi.top}"
+        generated_file = f"{multi.store.describe()}/{multi.own_file}"
     reconciler = Reconciler(
-        args.faucet_config,
+        config_path,
         sources,
         io,
         metrics,
+        generated_path=generated_file,
         publish_status=functools.partial(write_status, args.status_file) if args.status_file else None,
         resync_seconds=args.resync,
         min_reload_interval=args.min_reload_interval,
@@ -205,16 +231,45 @@ def run_reconciler(args: argparse.Namespace) -> int:
     start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry)
     ovsdb.start()
     docker_source.start()
-    observer = watch_config(args.faucet_config, kick)
+    observer = None if remote else watch_config(args.faucet_config, kick)
+    poller_stop = threading.Event()
+    if multi is not None:
+        threading.Thread(
+            target=multi.poll_forever, args=(kick, args.tree_poll, poller_stop), name="faucet-tree", daemon=True
+        ).start()
     _stop_on_signals(reconciler.stop)
-    log.info("reconciler managing %s (metrics on %s)", args.faucet_config, args.metrics_addr)
+    log.info("reconciler managing %s (metrics on %s)", config_path, args.metrics_addr)
     try:
         reconciler.run_forever()
     finally:
-        observer.stop()
+        poller_stop.set()
+        if observer is not None:
+            observer.stop()
         docker_source.stop()
         ovsdb.stop()
     return 0
+
+
+def _multihost(args: argparse.Namespace, ovsdb: Any, faucet_state: Any, local_signal: Any) -> Any:
+    """The multi-host adapter (docs/multi-host.md): FAUCET's tree through faucetconfrpc, or the
+    local config directory when FAUCET runs on this host (``--host`` without ``--faucetconfrpc``)."""
+    from dovecote import contract
+    from dovecote.reconciler.config_store import LocalStore
+    from dovecote.reconciler.handshake import Handshake
+    from dovecote.reconciler.multihost import MultiHost
+    from dovecote.reconciler.rpc import RpcStore
+
+    host = args.host or socket.gethostname()
+    if not contract.valid_host_name(host):
+        raise SystemExit(f"dovecote reconciler: --host {host!r} is not a host name (letters, digits, _ . -)")
+    if args.faucetconfrpc:
+        store: Any = RpcStore(args.faucetconfrpc, args.rpc_ca, args.rpc_cert, args.rpc_key, args.rpc_timeout)
+        top, reload = args.faucet_config, None
+    else:
+        store = LocalStore(os.path.dirname(os.path.realpath(args.faucet_config)))
+        top, reload = os.path.basename(args.faucet_config), local_signal
+    handshake = Handshake(timeout=args.link_timeout)
+    return MultiHost(store, host, top, ovsdb.stack_snapshot, faucet_state, handshake, reload)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -262,7 +317,10 @@ def parser() -> argparse.ArgumentParser:
     drv.set_defaults(run=run_driver)
 
     rec = sub.add_parser("reconciler", help="keep FAUCET's config in step with containers")
-    rec.add_argument("--faucet-config", required=True, help="the operator's faucet.yaml")
+    rec.add_argument(
+        "--faucet-config",
+        help="the operator's faucet.yaml (required; with --faucetconfrpc its name on the server, default faucet.yaml)",
+    )
     who = rec.add_mutually_exclusive_group()
     who.add_argument("--faucet-pidfile", help="file holding FAUCET's pid, for SIGHUP")
     who.add_argument("--faucet-container", help="name of a FAUCET container, for SIGHUP through Docker")
@@ -300,6 +358,24 @@ def parser() -> argparse.ArgumentParser:
         help="seconds between checks that FAUCET still forwards each up port (its native-VLAN flow)",
     )
     rec.add_argument("--resync", type=float, default=60.0, help="seconds between full passes without hints")
+    many = rec.add_argument_group("many hosts, one FAUCET (docs/multi-host.md)")
+    many.add_argument(
+        "--host", help="this host's name in FAUCET (multi-host mode; default with --faucetconfrpc: hostname)"
+    )
+    many.add_argument("--faucetconfrpc", metavar="HOST:PORT", help="write this host's file through faucetconfrpc")
+    many.add_argument(
+        "--rpc-ca", default="/etc/faucetconfrpc/ca.crt", help="CA certificate of the faucetconfrpc server"
+    )
+    many.add_argument("--rpc-cert", default="/etc/faucetconfrpc/client.crt", help="this host's client certificate")
+    many.add_argument("--rpc-key", default="/etc/faucetconfrpc/client.key", help="this host's client key")
+    many.add_argument("--rpc-timeout", type=_seconds, default=10.0, help="deadline of each faucetconfrpc call (s)")
+    many.add_argument("--tree-poll", type=_seconds, default=2.0, help="seconds between reads of the other hosts' files")
+    many.add_argument(
+        "--link-timeout",
+        type=_seconds,
+        default=15.0,
+        help="seconds a peer has to answer a stack link before this host withdraws its end",
+    )
     rec.set_defaults(run=run_reconciler)
 
     from dovecote.ops import cleanup, doctor, graph, status  # operator tools: status, graph, cleanup, doctor

@@ -39,6 +39,13 @@ class DesiredPort:
     container: str = ""
     container_id: str = ""
     endpoint_id: str = ""
+    name: str = ""
+    """FAUCET's name for the port, when it must differ from the interface's (a stack link: peers
+    refer to it by this name)."""
+    stack_dp: str = ""
+    """A stack port's far end: the dp ..."""
+    stack_port: int | str = 0
+    """... and its port there (a number, or a name for a peer host's port)."""
 
     @property
     def output_only(self) -> bool:
@@ -63,6 +70,12 @@ class DesiredDp:
     egress_pipeline: bool = False
     ports: tuple[DesiredPort, ...] = ()
     """Sorted by ofport."""
+    description: str = ""
+    """Replaces the rendered description (multi-host dps: the share the other hosts read)."""
+    stack_priority: int | None = None
+    """FAUCET ``stack: {priority}``: this dp may be the stack's root (a host's stack dp)."""
+    lldp_interval: int | None = None
+    """FAUCET ``lldp_beacon.send_interval`` (None: FAUCET's default)."""
 
 
 @dataclass(frozen=True)
@@ -72,10 +85,13 @@ class DesiredVlan:
     vid: int
     max_hosts: int = GENERATED_VLAN_MAX_HOSTS
     acls_out: tuple[str, ...] = ()
+    label: str = ""
+    """The VLAN's name when it is not ``dovecote-<vid>`` (the multi-host anchor VLAN)."""
+    description: str = ""
 
     @property
     def name(self) -> str:
-        return f"dovecote-{self.vid}"
+        return self.label or f"dovecote-{self.vid}"
 
 
 @dataclass(frozen=True)
@@ -106,6 +122,10 @@ class Plan:
     """Ports that, once loaded, must show FAUCET's native-VLAN flow (reconciler.forwarding)."""
     networks: tuple[contract.NetworkStatus, ...] = ()
     """Every network considered, with its dp name ('' when it was left out)."""
+    host: str = ""
+    """This host's name in multi-host mode ('' on a single host)."""
+    links: tuple[contract.LinkStatus, ...] = ()
+    """Multi-host: this host's stack links and where each stands."""
 
     def without_port(self, dp: str, ofport: int, problem: Problem) -> Plan:
         """The same plan minus one port (whose MAC could not be set), with the reason."""

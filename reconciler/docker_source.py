@@ -58,7 +58,10 @@ class DockerSource:
 
     def _snapshot(self) -> DockerView:
         api = self.client.api
-        networks = tuple(DockerNetwork(n["Id"], n["Name"]) for n in api.networks(filters={"driver": self.driver_name}))
+        networks = tuple(
+            DockerNetwork(n["Id"], n["Name"], _ip_ranges(n), str(n.get("Created") or ""))
+            for n in api.networks(filters={"driver": self.driver_name})
+        )
         ids = {n.id for n in networks}
         by_name = {n.name: n.id for n in networks}
         containers = []
@@ -106,3 +109,9 @@ class DockerSource:
             if not self._stop.is_set():
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
+
+
+def _ip_ranges(network: dict[str, Any]) -> tuple[str, ...]:
+    """The ``--ip-range`` of each pool (Docker tells the driver the pools only, never the ranges)."""
+    configs = ((network.get("IPAM") or {}).get("Config")) or []
+    return tuple(str(c["IPRange"]) for c in configs if isinstance(c, dict) and c.get("IPRange"))

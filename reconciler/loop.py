@@ -49,9 +49,10 @@ class Reconciler:
         reload_timeout: float = 60.0,
         retry_seconds: float = 5.0,
         forwarding_recheck: float = 300.0,
+        generated_path: str | None = None,
     ) -> None:
         self.config_path = config_path
-        self.generated_path = contract.generated_path(os.path.dirname(os.path.realpath(config_path)))
+        self.generated_path = generated_path or contract.generated_path(os.path.dirname(os.path.realpath(config_path)))
         self.sources = sources
         self.clock = clock or SystemClock()
         self.metrics = metrics or Metrics()

@@ -16,7 +16,7 @@ from typing import Any
 
 from dovecote import contract
 from dovecote.reconciler.errors import SourceUnavailable
-from dovecote.reconciler.world import Bridge, Interface
+from dovecote.reconciler.world import Bridge, Interface, StackBridge, StackPort
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # ovs.poller imports eventlet, which warns about itself
@@ -69,6 +69,14 @@ class OvsdbSource:
             assert self._idl is not None
             return build_snapshot(self._idl.tables)
 
+    def stack_snapshot(self, timeout: float = 30.0) -> StackBridge | None:
+        """This host's stack bridge (multi-host), or None when the driver made none."""
+        if not self._ready.wait(timeout):
+            raise SourceUnavailable(f"no OVSDB snapshot from {self.url} yet")
+        with self._lock:
+            assert self._idl is not None
+            return build_stack(self._idl.tables)
+
     def _run(self) -> None:
         backoff = 1.0
         while not self._stop.is_set():
@@ -116,6 +124,36 @@ def build_snapshot(tables: dict) -> tuple[Bridge, ...]:
                 interfaces.append(_interface(iface))
         bridges.append(Bridge(record, tuple(sorted(interfaces, key=lambda i: i.name))))
     return tuple(sorted(bridges, key=lambda b: b.name))
+
+
+def build_stack(tables: dict) -> StackBridge | None:
+    """The stack bridge's record and its patch and link ports, from the IDL's tables."""
+    for row in tables["Bridge"].rows.values():
+        if row.name != contract.STACK_BRIDGE:
+            continue
+        record = contract.decode_stack(dict(row.external_ids))
+        if record is None:
+            return None
+        ports = []
+        for port in row.ports:
+            for iface in port.interfaces:
+                ids = dict(iface.external_ids)
+                try:
+                    role = contract.PortRole(ids.get(contract.ROLE, ""))
+                except ValueError:
+                    continue
+                if role in (contract.PortRole.STACK_LINK, contract.PortRole.STACK_PATCH):
+                    ports.append(
+                        StackPort(
+                            iface.name,
+                            _first(iface.ofport),
+                            role,
+                            peer=ids.get(contract.LINK_PEER, ""),
+                            network_id=ids.get(contract.PATCH_NETWORK, ""),
+                        )
+                    )
+        return StackBridge(record, tuple(sorted(ports, key=lambda p: p.name)))
+    return None
 
 
 def _interface(row: Any) -> Interface:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dovecote import contract
 from dovecote.contract import PortKind, Problem
+from dovecote.reconciler import hosts
 from dovecote.reconciler.desired import DesiredDp, DesiredPort, DesiredVlan, Plan
 from dovecote.reconciler.errors import BadValue
 from dovecote.reconciler.forwarding import Expected
@@ -49,9 +50,10 @@ def plan(world: World) -> Plan:
             )
             statuses.append(contract.NetworkStatus(network.network_id, network.name, network.bridge, record.dpid))
             continue
+        name = dp_name(network.name, network.network_id, world.operator)
         dp = DpBuilder(
             network,
-            dp_name(network.name, network.network_id, world.operator),
+            contract.host_dp_name(name, world.hosts.host) if world.hosts is not None else name,
             world.operator,
             by_endpoint,
             world.containers,
@@ -81,7 +83,8 @@ def plan(world: World) -> Plan:
         forwarding += _expected_forwarding(dp.network, ports)
         problems.extend(dp.problems)
     macs = tuple(m for dp in work for m in dp.macs)
-    return Plan(tuple(dps), vlans, tuple(problems), macs, tuple(forwarding), tuple(statuses))
+    result = Plan(tuple(dps), vlans, tuple(problems), macs, tuple(forwarding), tuple(statuses))
+    return hosts.extend(result, world) if world.hosts is not None else result
 
 
 def _expected_forwarding(network: Network, ports: tuple[DesiredPort, ...]) -> list[Expected]:

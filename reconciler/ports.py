@@ -100,6 +100,8 @@ def _port(iface: Interface, dp: DpBuilder) -> DesiredPort | None:
             dp.pending.append(iface)  # not running (yet): see _pending
             return None
         return _container_port(iface, record, container, dp)
+    if record is not None and record.role is PortRole.STACK_PATCH:
+        return None  # the patch to the stack bridge: a stack port when the host is joined (reconciler.hosts)
     if record is not None and record.role is PortRole.COPRO_PORT:
         return DesiredPort(iface.ofport, PortKind.COPRO, iface.name, acls_in=dp.acls(record.acl))
     if iface.type == "internal" or iface.foreign_id:
@@ -252,8 +254,8 @@ def _newcomer(dp: DpBuilder) -> tuple[_Settings, Container | None] | None:
 
 def _gateway(dp: DpBuilder) -> None:
     record = dp.network.record
-    if record.mode not in ("nat", "routed"):
-        return
+    if record.mode not in ("nat", "routed") or record.gateway_remote:
+        return  # (a multi-host network's gateway on another host: that host's dp has it)
     try:
         acls = dp.acls(dp.settings.nat_acl)
     except BadValue as exc:

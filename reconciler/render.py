@@ -41,7 +41,11 @@ def faucet_document(plan: Plan) -> dict[str, Any]:
 
 
 def vlan_entry(vlan: DesiredVlan) -> dict[str, Any]:
-    entry: dict[str, Any] = {"vid": vlan.vid, "description": VLAN_DESCRIPTION, "max_hosts": vlan.max_hosts}
+    entry: dict[str, Any] = {
+        "vid": vlan.vid,
+        "description": vlan.description or VLAN_DESCRIPTION,
+        "max_hosts": vlan.max_hosts,
+    }
     if vlan.acls_out:
         entry["acls_out"] = list(vlan.acls_out)
     return entry
@@ -50,9 +54,13 @@ def vlan_entry(vlan: DesiredVlan) -> dict[str, Any]:
 def dp_entry(dp: DesiredDp) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "dp_id": dp.dp_id,
-        "description": f"dovecote network {dp.network} (bridge {dp.bridge}, {dp.mode})",
+        "description": dp.description or f"dovecote network {dp.network} (bridge {dp.bridge}, {dp.mode})",
         "hardware": HARDWARE,
     }
+    if dp.stack_priority is not None:
+        entry["stack"] = {"priority": dp.stack_priority}
+    if dp.lldp_interval is not None:
+        entry["lldp_beacon"] = {"send_interval": dp.lldp_interval, "max_per_interval": LLDP_MAX_PER_INTERVAL}
     if dp.egress_pipeline:
         entry["egress_pipeline"] = True
     entry["interfaces"] = {port.ofport: port_entry(dp, port) for port in sorted(dp.ports, key=lambda p: p.ofport)}
@@ -62,9 +70,14 @@ def dp_entry(dp: DesiredDp) -> dict[str, Any]:
 def port_entry(dp: DesiredDp, port: DesiredPort) -> dict[str, Any]:
     """One interface; keys in the order FAUCET's users are used to reading them."""
     entry: dict[str, Any] = {}
-    if port.kind in _NAMED:
+    if port.name:
+        entry["name"] = port.name
+    elif port.kind in _NAMED:
         entry["name"] = "LOCAL" if port.kind in _LOCAL else port.interface
     entry["description"] = description(dp, port)
+    if port.kind is PortKind.STACK:
+        entry["stack"] = {"dp": port.stack_dp, "port": port.stack_port}
+        return entry
     if port.mirror:
         entry["mirror"] = list(port.mirror)
         entry["output_only"] = True
@@ -73,18 +86,23 @@ def port_entry(dp: DesiredDp, port: DesiredPort) -> dict[str, Any]:
         entry["coprocessor"] = {"strategy": "vlan_vid"}
     if port.vlan is not None:
         entry["native_vlan"] = port.vlan
-    if port.kind is PortKind.GATEWAY:
+    if port.kind in _LOCAL_NO_STATUS:
         entry["opstatus_reconf"] = False
     if port.acls_in:
         entry["acls_in"] = list(port.acls_in)
-    if not port.opstatus_reconf and port.kind is not PortKind.GATEWAY:
+    if not port.opstatus_reconf and port.kind not in _LOCAL_NO_STATUS:
         entry["opstatus_reconf"] = False
     return entry
 
 
-_NAMED = frozenset({PortKind.ADDED, PortKind.HAND_ADDED, PortKind.COPRO, PortKind.GATEWAY, PortKind.PLACEHOLDER})
+_NAMED = frozenset(
+    {PortKind.ADDED, PortKind.HAND_ADDED, PortKind.COPRO, PortKind.GATEWAY, PortKind.PLACEHOLDER, PortKind.ANCHOR}
+)
 """Kinds FAUCET knows by interface name (``name:``); container ports go by number alone."""
-_LOCAL = frozenset({PortKind.GATEWAY, PortKind.PLACEHOLDER})
+_LOCAL = frozenset({PortKind.GATEWAY, PortKind.PLACEHOLDER, PortKind.ANCHOR})
+_LOCAL_NO_STATUS = frozenset({PortKind.GATEWAY, PortKind.ANCHOR})
+"""LOCAL ports whose link state FAUCET must not wait for (``opstatus_reconf: false``)."""
+LLDP_MAX_PER_INTERVAL = 10
 
 
 def description(dp: DesiredDp, port: DesiredPort) -> str:
@@ -106,6 +124,10 @@ def description(dp: DesiredDp, port: DesiredPort) -> str:
         return f"gateway {', '.join(dp.gateways)} (bridge {dp.bridge})"
     if kind is PortKind.PLACEHOLDER:
         return f"bridge {dp.bridge} (no VLAN)"
+    if kind is PortKind.STACK:
+        return f"stack link to {port.stack_dp}"
+    if kind is PortKind.ANCHOR:
+        return "anchor: the stack dp's one non-stack port, so stack changes restart it warm"
     return f"host interface {port.interface}"
 
 

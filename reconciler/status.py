@@ -56,6 +56,8 @@ def status_document(
         ports=ports,
         problems=plan.problems,
         macs={f"{m.dp}/{m.ofport}": m.wanted for m in plan.macs},
+        host=plan.host,
+        links=plan.links,
     )
 
 

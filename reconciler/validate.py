@@ -10,6 +10,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Mapping
 
 from dovecote.contract import GENERATED_NAME
 from dovecote.reconciler.faucet import TEMP_PREFIXES
@@ -59,6 +60,34 @@ def validate(config_path: str, operator_text: str, candidate: str) -> str | None
         config_log.removeHandler(collect)
         for path in made:
             os.unlink(path)
+
+
+def validate_tree(files: Mapping[str, str], top: str) -> str | None:
+    """None if FAUCET would load ``top`` with exactly these files beside it, else FAUCET's reason.
+
+    For a FAUCET on another host (multi-host): the whole tree as faucetconfrpc serves it, with the
+    candidate in place of this host's file, parsed here before anything is sent.
+    """
+    collect = _Collect()
+    config_log = logging.getLogger(LOGNAME + ".config")
+    config_log.addHandler(collect)
+    config_log.propagate = False
+    try:
+        with tempfile.TemporaryDirectory(prefix="dovecote-tree-") as directory:
+            for name, text in files.items():
+                if os.path.basename(name) != name:
+                    return f"unexpected file name {name!r} in the FAUCET config tree"
+                with open(os.path.join(directory, name), "w", encoding="utf-8") as handle:
+                    handle.write(text)
+            dp_parser(os.path.join(directory, top), LOGNAME)
+        return None
+    except InvalidConfigError as exc:
+        details = "; ".join(line for line in collect.lines if line)
+        return f"{exc}" + (f" ({details})" if details else "")
+    except Exception as exc:  # noqa: BLE001 - FAUCET's parser raises others on odd input
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        config_log.removeHandler(collect)
 
 
 def _temp(directory: str, text: str, made: list[str]) -> str:

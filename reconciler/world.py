@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from dovecote import contract
 from dovecote.reconciler.errors import SourceUnavailable
@@ -78,6 +79,10 @@ class Container:
 class DockerNetwork:
     id: str
     name: str
+    ip_ranges: tuple[str, ...] = ()
+    """``--ip-range`` of each IPAM pool that has one (the driver is never told them)."""
+    created: str = ""
+    """Docker's creation time (RFC 3339), for multi-host networks' address ranges."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,8 @@ class Network:
     record: contract.NetworkRecord
     name: str
     interfaces: tuple[Interface, ...] = ()
+    ip_ranges: tuple[str, ...] = ()
+    created: str = ""
 
     @property
     def network_id(self) -> str:
@@ -160,6 +167,55 @@ class World:
     faucet: FaucetState | None = None
     """FAUCET's state, read only when FAUCET is not already known to run the file on disk (its
     metrics cost FAUCET work on every scrape); None when not read or not readable."""
+    hosts: HostsView | None = None
+    """The other hosts and this host's stack (multi-host mode only; None on a single host)."""
+
+
+# --- many hosts (docs/multi-host.md) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackPort:
+    """A port of this host's stack bridge: a patch to a network bridge, or a link to a peer."""
+
+    name: str
+    ofport: int
+    role: contract.PortRole
+    peer: str = ""
+    """The peer host of a link."""
+    network_id: str = ""
+    """The network of a patch."""
+
+
+@dataclass(frozen=True)
+class StackBridge:
+    """This host's stack bridge as OVSDB has it: the driver's record and its ports."""
+
+    record: contract.StackRecord
+    ports: tuple[StackPort, ...] = ()
+
+
+@dataclass(frozen=True)
+class PeerFile:
+    """Another host's FAUCET file, parsed: what this host must agree with and must not clash with."""
+
+    host: str
+    file: str
+    dps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    vlans: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HostsView:
+    """What a multi-host pass knows beyond this host: its stack, the peers' files, the handshake."""
+
+    host: str
+    stack: StackBridge | None = None
+    peers: tuple[PeerFile, ...] = ()
+    links: Mapping[str, contract.LinkStatus] = field(default_factory=dict)
+    """The handshake's verdict per configured peer: LINKED and INITIATED ends are written."""
+    own_dps: frozenset[str] = frozenset()
+    """dp names in this host's file as FAUCET has it now (who was first when two hosts clash)."""
 
 
 def assemble(
@@ -169,13 +225,22 @@ def assemble(
     operator_text: str = "",
     generated_text: str | None = None,
     faucet: FaucetState | None = None,
+    hosts: HostsView | None = None,
 ) -> World:
     """Join OVSDB's bridges with Docker's networks; a bridge Docker does not list is not ours to control."""
-    names = {n.id: n.name for n in docker.networks}
+    known = {n.id: n for n in docker.networks}
     networks = tuple(
-        Network(b.record, names[b.record.network_id], b.interfaces) for b in bridges if b.record.network_id in names
+        Network(
+            b.record,
+            known[b.record.network_id].name,
+            b.interfaces,
+            known[b.record.network_id].ip_ranges,
+            known[b.record.network_id].created,
+        )
+        for b in bridges
+        if b.record.network_id in known
     )
-    return World(networks, docker.containers, operator, operator_text, generated_text, faucet)
+    return World(networks, docker.containers, operator, operator_text, generated_text, faucet, hosts)
 
 
 @dataclass(frozen=True)
@@ -188,6 +253,8 @@ class Sources:
     """The operator's faucet.yaml text and what it (and what it includes) defines."""
     generated: Callable[[], str | None]
     faucet: Callable[[], FaucetState | None]
+    hosts: Callable[[], HostsView | None] | None = None
+    """The multi-host view (None: a single host)."""
 
 
 def read_all(sources: Sources, faucet_runs: str = "") -> World:
@@ -200,6 +267,7 @@ def read_all(sources: Sources, faucet_runs: str = "") -> World:
         bridges = sources.bridges()
         docker = sources.docker()
         generated = sources.generated()
+        hosts = sources.hosts() if sources.hosts is not None else None
     except SourceUnavailable:
         raise
     except (OSError, TimeoutError, UnicodeDecodeError) as exc:
@@ -207,7 +275,7 @@ def read_all(sources: Sources, faucet_runs: str = "") -> World:
     faucet = None
     if generated is not None and sha256_text(generated) != faucet_runs:
         faucet = sources.faucet()
-    return assemble(bridges, docker, operator, operator_text, generated, faucet)
+    return assemble(bridges, docker, operator, operator_text, generated, faucet, hosts)
 
 
 def sha256_text(text: str) -> str:

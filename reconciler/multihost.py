@@ -1,0 +1,315 @@
+"""The multi-host adapter: FAUCET's whole config tree through a ``ConfigStore``, as Sources and Io.
+
+The reconciler's loop and applier stay as on a single host; in multi-host mode the composition
+root wires them to one ``MultiHost`` instead of local files:
+
+- ``operator``/``generated``/``hosts`` (``world.Sources``): each pass reads the tree once --
+  faucet.yaml, what it includes, every other host's file -- and hands the planner the operator's
+  names, this host's file and a ``HostsView`` (the peers' files and the link handshake's verdicts);
+- ``validate`` (``apply.Io``): the candidate is parsed with FAUCET's parser *inside the whole
+  tree*, never alone: faucetconfrpc does not refuse a host file that breaks the tree (§2), and a
+  broken tree holds every host's changes back;
+- ``write`` only stages the candidate and ``signal`` sends it (``SetConfigFile``, whole file):
+  FAUCET reloads on its own when the file changes (``FAUCET_CONFIG_STAT_RELOAD``), so the send is
+  the signal, and the applier reads FAUCET's counters before it;
+- ``faucet_state``: FAUCET's metrics over the network. faucetconfrpc stores the YAML it re-dumps,
+  so the hash FAUCET lists for this host's file is that of the stored text: it is translated back
+  to the hash of what was sent, which is what the applier expects;
+- ``poll``: other hosts' files change with no event here, so a thread reads the tree every few
+  seconds and kicks the loop when it changed, or when the handshake has a decision due.
+
+An unreachable store makes a pass fail as ``SourceUnavailable`` (read) or ``ReloadUnconfirmed``
+(send): both retried with backoff by the loop; the driver never waits on any of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ruamel.yaml.error import YAMLError
+
+from dovecote import contract
+from dovecote.reconciler.config_store import ConfigStore, StoreError
+from dovecote.reconciler.errors import SourceUnavailable
+from dovecote.reconciler.faucet import SignalError
+from dovecote.reconciler.handshake import Handshake
+from dovecote.reconciler.operator_config import MAX_INCLUDE_DEPTH, operator_view
+from dovecote.reconciler.render import dump_yaml, load_yaml
+from dovecote.reconciler.validate import validate_tree
+from dovecote.reconciler.world import FaucetState, HostsView, OperatorConfig, PeerFile, StackBridge, sha256_text
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLL = 2.0
+
+
+def _parse(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        data = load_yaml(text)
+    except YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _included(data: Mapping[str, Any]) -> list[str]:
+    found: list[str] = []
+    for key in ("include", "include-optional"):
+        value = data.get(key) or []
+        if isinstance(value, list):
+            found += [str(i) for i in value]
+    return found
+
+
+@dataclass(frozen=True)
+class Tree:
+    """FAUCET's config tree as read at one moment: every file reachable from the top one."""
+
+    top: str
+    texts: Mapping[str, str]
+    """File name -> text, for every file that exists (the top one first)."""
+    optional_missing: tuple[str, ...] = ()
+
+    def digest(self, skip: str = "") -> str:
+        h = hashlib.sha256()
+        for name in sorted(self.texts):
+            if name != skip:
+                h.update(name.encode() + b"\0" + self.texts[name].encode() + b"\0")
+        return h.hexdigest()
+
+
+def read_tree(store: ConfigStore, top: str) -> Tree:
+    """The top file and everything it includes (an include that does not exist is skipped, as
+    FAUCET's ``include-optional`` does; FAUCET refuses a missing ``include`` itself)."""
+    try:
+        text = store.get(top)
+    except StoreError as exc:
+        raise SourceUnavailable(str(exc)) from exc
+    if text is None:
+        raise SourceUnavailable(f"{store.describe()}: {top} does not exist")
+    texts: dict[str, str] = {top: text}
+    missing: list[str] = []
+    pending = [(top, 0)]
+    while pending:
+        name, depth = pending.pop(0)
+        if depth >= MAX_INCLUDE_DEPTH:
+            continue
+        for child in _included(_parse(texts[name])):
+            if child in texts or child in missing:
+                continue
+            try:
+                child_text = store.get(child)
+            except StoreError as exc:
+                raise SourceUnavailable(str(exc)) from exc
+            if child_text is None:
+                missing.append(child)
+                continue
+            texts[child] = child_text
+            pending.append((child, depth + 1))
+    return Tree(top, texts, tuple(missing))
+
+
+def peer_host(name: str, dps: Mapping[str, Any]) -> str:
+    """A host file's host: the host part of its stack dp's name, else of any dp's, else its file name."""
+    for dp in sorted(dps, key=lambda d: not str(d).startswith(contract.STACK_DP + contract.HOST_SEPARATOR)):
+        host = contract.dp_host(str(dp))
+        if host:
+            return host
+    return name[len(contract.HOST_FILE_PREFIX) : -len(".yaml")]
+
+
+def with_reverse_ends(peer_text: str, peer: str, me: str) -> str:
+    """A peer's file as it will be once it answers this host's link: for validating an initiation."""
+    data = _parse(peer_text)
+    stack = (data.get("dps") or {}).get(contract.stack_dp_name(peer))
+    if not isinstance(stack, dict):
+        return peer_text
+    interfaces = stack.setdefault("interfaces", {})
+    number = max([n for n in interfaces if isinstance(n, int) and n < contract.LOCAL_PORT] + [0]) + 1
+    interfaces[number] = {
+        "name": contract.link_name(me),
+        "description": f"stack link to {contract.stack_dp_name(me)} (expected answer)",
+        "stack": {"dp": contract.stack_dp_name(me), "port": contract.link_name(peer)},
+    }
+    return dump_yaml(data)
+
+
+@dataclass
+class MultiHost:
+    """Sources and Io of a multi-host reconciler (see the module docstring)."""
+
+    store: ConfigStore
+    host: str
+    top: str
+    stack: Callable[[], StackBridge | None]
+    faucet_metrics: Callable[[], FaucetState | None]
+    handshake: Handshake = field(default_factory=Handshake)
+    reload: Callable[[], None] | None = None
+    """After a send to a local store: make FAUCET reload (SIGHUP), unless it reloads on file changes."""
+    clock: Callable[[], float] = time.monotonic
+    _tree: Tree | None = None
+    _hosts: HostsView | None = None
+    _staged: str | None = None
+    _sent: dict[str, str] = field(default_factory=dict)
+    """sha256 of this host's file as the store keeps it -> the text sent that became it."""
+    _polled: str = ""
+
+    @property
+    def own_file(self) -> str:
+        return contract.host_file(self.host)
+
+    # -- Sources ------------------------------------------------------------------------------
+    def operator(self) -> tuple[str, OperatorConfig]:
+        """Read the tree for this pass; the operator's files' names as on a single host."""
+        tree = read_tree(self.store, self.top)
+        self._tree = tree
+        self._hosts = self._hosts_view(tree)
+        top_text = tree.texts[self.top]
+        operator_files = [
+            tree.texts[n] for n in tree.texts if n != self.top and not contract.is_host_file(n)
+        ]
+        view = operator_view([top_text, *operator_files])
+        included = self.own_file in _included(_parse(top_text))
+        return top_text, replace(view, includes_generated=included)
+
+    def generated(self) -> str | None:
+        """This host's file as FAUCET has it (the text sent, when the store kept that)."""
+        if self._tree is None:
+            raise SourceUnavailable("the FAUCET tree was not read first")
+        try:
+            stored = self._tree.texts.get(self.own_file) or self.store.get(self.own_file)
+        except StoreError as exc:
+            raise SourceUnavailable(str(exc)) from exc
+        if stored is None:
+            return None
+        return self._sent.get(sha256_text(stored), stored)
+
+    def hosts(self) -> HostsView:
+        if self._hosts is None:
+            raise SourceUnavailable("the FAUCET tree was not read first")
+        return self._hosts
+
+    def _hosts_view(self, tree: Tree) -> HostsView:
+        stack = self.stack()
+        if stack is not None and stack.record.host != self.host:
+            raise SourceUnavailable(
+                f"the driver's stack bridge is host {stack.record.host!r}, this reconciler --host {self.host!r}: "
+                "give both the same name"
+            )
+        peers = []
+        for name, text in sorted(tree.texts.items()):
+            if not contract.is_host_file(name) or name == self.own_file:
+                continue
+            data = _parse(text)
+            dps = data.get("dps") if isinstance(data.get("dps"), dict) else {}
+            vlans = data.get("vlans") if isinstance(data.get("vlans"), dict) else {}
+            peers.append(PeerFile(peer_host(name, dps), name, dps, vlans))
+        own = _parse(tree.texts.get(self.own_file)).get("dps")
+        links = {}
+        if stack is not None:
+            ports = {p.peer: p.ofport for p in stack.ports if p.role is contract.PortRole.STACK_LINK}
+            links = self.handshake.decide(
+                self.host,
+                [p.host for p in stack.record.peers],
+                {p.host: p.dps for p in peers},
+                ports,
+                self.clock(),
+            )
+        return HostsView(
+            self.host,
+            stack,
+            tuple(peers),
+            links,
+            frozenset(str(d) for d in own) if isinstance(own, dict) else frozenset(),
+        )
+
+    # -- Io ------------------------------------------------------------------------------------
+    def validate(self, _config_path: str, _operator_text: str, candidate: str) -> str | None:
+        """FAUCET's parser on the whole tree with the candidate as this host's file, and the
+        answers the peers this host initiates a link to will write."""
+        if self._tree is None or self._hosts is None:
+            return "the FAUCET tree was not read"
+        files = dict(self._tree.texts)
+        for status in self._hosts.links.values():
+            if status.state is contract.LinkState.INITIATED:
+                peer = next((p for p in self._hosts.peers if p.host == status.peer), None)
+                if peer is not None:
+                    files[peer.file] = with_reverse_ends(files[peer.file], peer.host, self.host)
+        files[self.own_file] = candidate
+        return validate_tree(files, self.top)
+
+    def write(self, path: str, text: str) -> None:
+        """Stage this host's file (sent by ``signal``); the operator's file is never written."""
+        if os.path.basename(path) in (contract.GENERATED_NAME, self.own_file):
+            self._staged = text
+            return
+        raise OSError(
+            f"{self.top} on {self.store.describe()} does not include {self.own_file}: add it to its "
+            "include-optional list (dovecote never edits the operator's file there)"
+        )
+
+    def signal(self) -> None:
+        """Send the staged file (or this host's file again, so that FAUCET looks at the tree anew)."""
+        text = self._staged if self._staged is not None else self.generated()
+        if text is None:
+            return
+        try:
+            self.store.put(self.own_file, text)
+            stored = self.store.get(self.own_file)
+        except StoreError as exc:
+            raise SignalError(f"cannot send {self.own_file}: {exc}") from exc
+        self._staged = None
+        if stored is not None:
+            self._sent = {sha256_text(stored): text}
+        if self.reload is not None:
+            self.reload()
+
+    def faucet_state(self) -> FaucetState | None:
+        state = self.faucet_metrics()
+        if state is None or not self._sent:
+            return state
+        hashes = tuple(self._sent_hash(h) for h in state.hashes)
+        return replace(state, hashes=hashes)
+
+    def _sent_hash(self, stored_hash: str) -> str:
+        text = self._sent.get(stored_hash)
+        return sha256_text(text) if text is not None else stored_hash
+
+    # -- the poller ----------------------------------------------------------------------------
+    def poll_once(self) -> str:
+        """'' when nothing changed since the last poll, else why the loop should run."""
+        due = self.handshake.next_due()
+        try:
+            tree = read_tree(self.store, self.top)
+        except SourceUnavailable as exc:
+            changed = "unreachable" != self._polled
+            self._polled = "unreachable"
+            if changed:
+                log.warning("cannot read the FAUCET tree: %s", exc)
+            return ""
+        digest = tree.digest(skip=self.own_file)
+        if digest != self._polled:
+            first = not self._polled
+            self._polled = digest
+            return "" if first else "faucet-tree"
+        if due is not None and due <= self.clock():
+            return "handshake"
+        return ""
+
+    def poll_forever(self, kick: Callable[[str], None], interval: float, stop: threading.Event) -> None:
+        while not stop.wait(interval):
+            try:
+                reason = self.poll_once()
+            except Exception:  # noqa: BLE001 - the poller must outlive any one failure
+                log.warning("polling the FAUCET tree failed", exc_info=True)
+                continue
+            if reason:
+                kick(reason)
