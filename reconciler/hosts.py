@@ -7,8 +7,9 @@
   creation time) in its description, where the other hosts read it;
 - the host's stack dp ``stack@host``: its anchor port, a patch to each joined network, and a link
   to each peer the handshake (``reconciler.handshake``) lets it write;
-- a multi-host network is *joined* (its patch becomes a stack port) only while the host has a
-  link written: FAUCET refuses a stack dp cut off from the stack's root, so an unlinked host's
+- the hosts join the stack as soon as their reconcilers run (links need no network); a
+  multi-host network is *joined* (its patch becomes a stack port) only while the host has a link
+  written: FAUCET refuses a stack dp cut off from the stack's root, so an unlinked host's
   networks run as plain dps, locally;
 - clashes with other hosts (dp_ids, ip-ranges, VLAN definitions) are settled by one rule every
   host applies alike -- what FAUCET already runs, or the older network, or the lower host name,
@@ -154,22 +155,21 @@ def _stack_dp(name: str, stack: Any, hosts: HostsView, patches: Sequence[tuple[s
         ports.append(
             DesiredPort(ofport, PortKind.STACK, interface, stack_dp=dp_name, stack_port=contract.STACK_PATCH_OFPORT)
         )
-    if patches:
-        links = {p.peer: p for p in stack.ports if p.role is PortRole.STACK_LINK}
-        for peer, status in sorted(hosts.links.items()):
-            port = links.get(peer)
-            if status.state not in WRITTEN or port is None or port.ofport < 1:
-                continue
-            ports.append(
-                DesiredPort(
-                    port.ofport,
-                    PortKind.STACK,
-                    port.name,
-                    name=contract.link_name(peer),
-                    stack_dp=contract.stack_dp_name(peer),
-                    stack_port=contract.link_name(hosts.host),
-                )
+    links = {p.peer: p for p in stack.ports if p.role is PortRole.STACK_LINK}
+    for peer, status in sorted(hosts.links.items()):
+        port = links.get(peer)
+        if status.state not in WRITTEN or port is None or port.ofport < 1:
+            continue
+        ports.append(
+            DesiredPort(
+                port.ofport,
+                PortKind.STACK,
+                port.name,
+                name=contract.link_name(peer),
+                stack_dp=contract.stack_dp_name(peer),
+                stack_port=contract.link_name(hosts.host),
             )
+        )
     return DesiredDp(
         name,
         stack.record.dpid,

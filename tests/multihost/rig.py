@@ -290,6 +290,7 @@ class Rig:
             name,
             "--hostname",
             host.name,
+            "--init",  # PID 1 reaps the daemons a host's boot (or a test) starts and stops
             "--label",
             f"{LABEL}={self.spec.prefix}",
             *PRIVILEGED,
@@ -326,6 +327,12 @@ class Rig:
             run("docker", "network", "rm", *nets)
         shutil.rmtree(self.certs, ignore_errors=True)
 
+    def is_up(self) -> bool:
+        """Whether this rig's controller and hosts are running (for reusing a rig left up)."""
+        label = f"label={LABEL}={self.spec.prefix}"
+        running = run("docker", "ps", "-q", "--filter", label, check=False).stdout.split()
+        return len(running) == len(self.spec.hosts) + 1
+
     def reboot(self, host: str) -> float:
         """Restart a host's container: its daemons and /run are gone, its disks stay. Returns the
         seconds until it has booted again."""
@@ -348,6 +355,18 @@ class Rig:
         return run(
             "docker", "exec", *flags, self.spec.container(host), *argv, check=check, timeout=timeout, stdin=stdin
         )
+
+    def run_stdin_bytes(self, host: str, argv: Sequence[str], data: bytes, timeout: float = 300) -> None:
+        """Run a command in a rig machine with bytes on its stdin (a tar stream)."""
+        result = subprocess.run(
+            ["docker", "exec", "-i", self.spec.container(host), *argv],
+            input=data,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} on {host} failed: {result.stderr.decode(errors='replace')[-2000:]}")
 
     def host_spec(self, host: str) -> HostSpec:
         return next(h for h in self.spec.hosts if h.name == host)

@@ -47,7 +47,7 @@ def test_rig_hosts_run_their_own_daemons_and_reach_each_other(rig: Rig, rig_timi
 def test_faucetconfrpc_needs_a_client_certificate(rig: Rig) -> None:
     host = rig.spec.hosts[0].name
     rig.exec(host, "sh", "-c", "cat > /root/rpc_client.py", stdin=RPC_CLIENT.read_text())
-    mine = f"dovecote_{host}.yaml"
+    mine = "rig_rpc_check.yaml"  # not a host's file: the hosts' reconcilers own theirs
     written = rig.exec(host, "python3", "/root/rpc_client.py", "set", mine, stdin="dps: {}\n", check=False)
     assert json.loads(written.stdout)["code"] == "OK", written.stdout + written.stderr
     read = json.loads(rig.exec(host, "python3", "/root/rpc_client.py", "get", mine).stdout)
