@@ -75,6 +75,7 @@ def to_dot(view: HostView) -> str:
         lines += _cluster(index, network)
         if network.dp:
             dp_nodes[network.dp] = bridge_id(network)
+    lines += _host_clusters(view, dp_nodes)
     lines += _links(view, dp_nodes)
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -175,11 +176,49 @@ def _links(view: HostView, dp_nodes: dict[str, str]) -> list[str]:
                 rows = [("dp_id", contract.format_dpid(dp_id))] if dp_id is not None else []
                 lines.append(f"  {quote(node)} [label={_label(f'FAUCET dp {dp}', rows, '#e0f2f1')}];")
                 dp_nodes[dp] = node
+        label = f"stack {link.dp}:{link.port} - {link.peer_dp}:{link.peer_port}"
+        colour = LINK_COLOURS.get(link.state, "#00695c" if not link.state else "#c62828")
+        style = "" if link.state in ("", "up") else ", style=dashed"
         lines.append(
             f"  {quote(dp_nodes[link.dp])} -> {quote(dp_nodes[link.peer_dp])} "
-            f"[label={quote(f'stack {link.dp}:{link.port} - {link.peer_dp}:{link.peer_port}')}, "
-            'dir=none, penwidth=2, color="#00695c"];'
+            f"[label={quote(label + (f' ({link.state})' if link.state else ''))}, "
+            f'dir=none, penwidth=2, color="{colour}", fontcolor="{colour}"{style}];'
         )
+    return lines
+
+
+LINK_COLOURS = {"up": "#2e7d32", "init": "#f9a825", "one-sided": "#f9a825"}
+"""Stack link colours by FAUCET's LLDP state (any other state, gone or bad, is red)."""
+
+
+def _host_clusters(view: HostView, dp_nodes: dict[str, str]) -> list[str]:
+    """One box per host of a multi-host setup, with its stack dp and its networks' dps (this host's
+    networks are drawn above with their ports; the others as one node each)."""
+    lines = []
+    for index, host in enumerate(view.hosts):
+        lines += [
+            f"  subgraph cluster_host_{index} {{",
+            f"    label={quote(f'host {host.host} ({host.file})')};",
+            '    labeljust=l; style="rounded,dashed"; color="#546e7a"; fontsize=11;',
+        ]
+        if host.stack_dp:
+            node = f"dp:{host.stack_dp}"
+            rows = [("dp_id", contract.format_dpid(host.stack_dp_id))] if host.stack_dp_id is not None else []
+            lines.append(f"    {quote(node)} [label={_label(f'stack dp {host.stack_dp}', rows, '#b2dfdb')}];")
+            dp_nodes.setdefault(host.stack_dp, node)
+        for network in host.networks:
+            if network.dp in dp_nodes:
+                continue
+            node = f"dp:{network.dp}"
+            rows = [("network", network.name)]
+            if network.dp_id is not None:
+                rows.append(("dp_id", contract.format_dpid(network.dp_id)))
+            rows += [("ip-range", r) for r in network.ip_ranges]
+            rows.append(("containers", str(network.containers)))
+            rows.append(("joined", "yes" if network.joined else "no"))
+            lines.append(f"    {quote(node)} [label={_label(f'dp {network.dp}', rows, '#e0f2f1')}];")
+            dp_nodes[network.dp] = node
+        lines.append("  }")
     return lines
 
 

@@ -120,9 +120,36 @@ class NetworkView:
 @dataclass(frozen=True)
 class StackLink:
     dp: str
-    port: int
+    port: int | str
     peer_dp: str
-    peer_port: int
+    peer_port: int | str
+    state: str = ""
+    """FAUCET's LLDP verdict on the link (``port_stack_state``): up, init, bad, gone, admin-down;
+    '' when FAUCET's metrics were not read."""
+
+
+@dataclass
+class HostNetwork:
+    """One network's dp in a host's FAUCET file (multi-host)."""
+
+    name: str
+    dp: str
+    dp_id: int | None = None
+    ip_ranges: list[str] = field(default_factory=list)
+    containers: int = 0
+    joined: bool = False
+    """The dp has its stack port: the network reaches the other hosts."""
+
+
+@dataclass
+class HostSummary:
+    """One host of a multi-host setup, as its FAUCET file shows it."""
+
+    host: str
+    file: str
+    stack_dp: str = ""
+    stack_dp_id: int | None = None
+    networks: list[HostNetwork] = field(default_factory=list)
 
 
 @dataclass
@@ -133,6 +160,13 @@ class HostView:
     rejected: str = ""
     stack_links: list[StackLink] = field(default_factory=list)
     operator_dps: dict[str, int] = field(default_factory=dict)
+    hosts: list[HostSummary] = field(default_factory=list)
+    """Every host FAUCET's tree holds (multi-host setups only)."""
+    hosts_source: str = ""
+    this_host: str = ""
+    """This host's name in a multi-host setup (from the reconciler's status document)."""
+    handshake: list[contract.LinkStatus] = field(default_factory=list)
+    """This host's links to its peers, as its reconciler's handshake last decided them."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

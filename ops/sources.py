@@ -22,6 +22,7 @@ from typing import Any
 from dovecote import contract
 from dovecote.contract import DEFAULT_FAUCET_CONFIG, DEFAULT_OVSDB, DEFAULT_STATUS_FILE, StatusDocument
 from dovecote.ops import ovsdb
+from dovecote.ops.hosts import overview
 from dovecote.ops.model import DockerNetwork, Endpoint, HostView
 from dovecote.ops.table import age_text
 from dovecote.ops.view import build_view
@@ -168,6 +169,64 @@ def generated_path(faucet_config: str) -> str:
     return contract.generated_path(os.path.dirname(os.path.realpath(faucet_config)))
 
 
+RPC_CERTS = ("/etc/faucetconfrpc/ca.crt", "/etc/faucetconfrpc/client.crt", "/etc/faucetconfrpc/client.key")
+"""Where a host keeps faucetconfrpc's CA and its client certificate (as ``dovecote reconciler``)."""
+RPC_PREFIX = "faucetconfrpc "
+
+
+def tree_store(
+    status: StatusDocument | None, faucetconfrpc: str | None, certs: Sequence[str]
+) -> tuple[Any, str] | None:
+    """Where FAUCET's whole tree is, for a multi-host setup: the store and the top file's name.
+
+    From ``--faucetconfrpc``, else from the status document of a multi-host reconciler (its
+    ``faucet_config`` names the store); None on a single host.
+    """
+    from dovecote.reconciler.config_store import LocalStore
+    from dovecote.reconciler.rpc import RpcStore
+
+    ca, cert, key = certs
+    if faucetconfrpc:
+        return RpcStore(faucetconfrpc, ca, cert, key), "faucet.yaml"
+    if status is None or not status.host:
+        return None
+    if status.faucet_config.startswith(RPC_PREFIX):
+        address, _, top = status.faucet_config[len(RPC_PREFIX) :].partition("/")
+        return RpcStore(address, ca, cert, key), top or "faucet.yaml"
+    return LocalStore(os.path.dirname(status.faucet_config)), os.path.basename(status.faucet_config)
+
+
+def read_faucet_tree(store: Any, top: str) -> dict[str, Any]:
+    """Every file of FAUCET's tree, parsed (raises SourceError)."""
+    from dovecote.reconciler.config_store import parse, read_tree
+    from dovecote.reconciler.errors import SourceUnavailable
+
+    try:
+        tree = read_tree(store, top)
+    except SourceUnavailable as exc:
+        raise SourceError(str(exc)) from exc
+    return {name: parse(text) for name, text in tree.texts.items()}
+
+
+def read_stack_states(metrics_url: str, timeout: float = 10.0) -> dict[tuple[str, str], float]:
+    """FAUCET's ``port_stack_state`` by (dp name, port label) (raises SourceError)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=timeout) as response:  # noqa: S310 - operator's URL
+            text = response.read().decode("utf-8", "replace")
+    except OSError as exc:
+        raise SourceError(f"FAUCET's metrics at {metrics_url}: {exc}") from exc
+    states: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "port_stack_state":
+                states[(sample.labels.get("dp_name", ""), sample.labels.get("port", ""))] = sample.value
+    return states
+
+
 @dataclass
 class Gathered:
     """Everything ``status`` and ``graph`` read, with what could not be read."""
@@ -181,8 +240,16 @@ def gather(
     status_file: str = DEFAULT_STATUS_FILE,
     faucet_config: str | None = None,
     drivers: Sequence[str] = (contract.DEFAULT_DRIVER_NAME,),
+    faucetconfrpc: str | None = None,
+    rpc_certs: Sequence[str] = RPC_CERTS,
+    faucet_metrics: str | None = None,
 ) -> Gathered:
-    """Read every source once and build the view; unreadable sources become errors, not exceptions."""
+    """Read every source once and build the view; unreadable sources become errors, not exceptions.
+
+    In a multi-host setup (``--faucetconfrpc``, or a multi-host reconciler's status file) FAUCET's
+    whole tree is read too: every host's networks and the stack links, with their LLDP state
+    from ``faucet_metrics``.
+    """
     errors: list[str] = []
     try:
         bridges = list(ovsdb.read_host(ovsdb_url).bridges)
@@ -198,15 +265,34 @@ def gather(
     except Exception as exc:  # noqa: BLE001 - docker raises many kinds; any means "no Docker view"
         networks = []
         errors.append(f"Docker: {exc}")
+    files: dict[str, Any] | None = None
+    where = tree_store(status, faucetconfrpc, rpc_certs)
+    if where is not None:
+        try:
+            files = read_faucet_tree(*where)
+        except SourceError as exc:
+            errors.append(str(exc))
+    own = files.get(contract.host_file(status.host)) if files is not None and status and status.host else None
     view = build_view(
         bridges,
         networks,
         status,
-        _optional_yaml(generated, errors),
-        file_sha256(generated),
+        own if where is not None else _optional_yaml(generated, errors),
+        None if where is not None else file_sha256(generated),
         read.note,
-        _optional_yaml(config, errors),
+        None if where is not None else _optional_yaml(config, errors),
     )
+    if files is not None and where is not None:
+        states = None
+        if faucet_metrics:
+            try:
+                states = read_stack_states(faucet_metrics)
+            except SourceError as exc:
+                errors.append(str(exc))
+        view.hosts, view.stack_links = overview(files, states)
+        view.hosts_source = f"every host's networks from FAUCET's tree ({where[0].describe()})" + (
+            f"; stack link states from {faucet_metrics}" if states is not None else ""
+        )
     return Gathered(view, errors)
 
 

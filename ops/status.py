@@ -31,6 +31,19 @@ def add_source_arguments(cmd: argparse.ArgumentParser) -> None:
         "--faucet-config",
         help="the operator's faucet.yaml (default: the status file's, else /etc/faucet/faucet.yaml)",
     )
+    many = cmd.add_argument_group("many hosts (docs/multi-host.md)")
+    many.add_argument(
+        "--faucetconfrpc",
+        metavar="HOST:PORT",
+        help="read every host's networks through faucetconfrpc (default: as this host's reconciler does)",
+    )
+    many.add_argument("--rpc-ca", default=sources.RPC_CERTS[0])
+    many.add_argument("--rpc-cert", default=sources.RPC_CERTS[1])
+    many.add_argument("--rpc-key", default=sources.RPC_CERTS[2])
+    many.add_argument(
+        "--faucet-metrics",
+        help="FAUCET's metrics URL, for the stack links' LLDP state (e.g. http://FAUCET:9302/metrics)",
+    )
     cmd.add_argument(
         "--driver-name",
         action="append",
@@ -42,7 +55,13 @@ def add_source_arguments(cmd: argparse.ArgumentParser) -> None:
 def gather(args: argparse.Namespace) -> sources.Gathered:
     """Read the host; with --driver-name, keep only those drivers' networks."""
     gathered = sources.gather(
-        args.ovsdb, args.status_file, args.faucet_config, args.driver_name or [contract.DEFAULT_DRIVER_NAME]
+        args.ovsdb,
+        args.status_file,
+        args.faucet_config,
+        args.driver_name or [contract.DEFAULT_DRIVER_NAME],
+        args.faucetconfrpc,
+        (args.rpc_ca, args.rpc_cert, args.rpc_key),
+        args.faucet_metrics,
     )
     if args.driver_name:
         only_drivers(gathered.view, args.driver_name)

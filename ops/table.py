@@ -95,11 +95,55 @@ def render_status(view: HostView, errors: Sequence[str] = (), now: float | None 
             lines += table(["OFPORT", "INTERFACE", "CONTAINER", "MAC", "IP", "ACL", "MIRRORED", "FAUCET"], rows, "  ")
         for note in network.notes:
             lines.append(f"  ! {note}")
+    lines += hosts_text(view)
     lines.append("")
     if view.rejected:
         lines.append(f"FAUCET rejected the latest candidate (the last good config keeps running): {view.rejected}")
     lines.append(view.status_source)
     return "\n".join(lines) + "\n"
+
+
+def hosts_text(view: HostView) -> list[str]:
+    """Every host's networks and the stack links between them (multi-host setups)."""
+    if not view.hosts:
+        return []
+    lines = ["", f"HOSTS: {view.hosts_source}"]
+    rows = []
+    for host in view.hosts:
+        stack = f"{host.stack_dp} ({contract.format_dpid(host.stack_dp_id)})" if host.stack_dp_id else "-"
+        for network in host.networks or [None]:
+            if network is None:
+                rows.append([host.host, stack, "-", "-", "-", "-", "-", "-"])
+                continue
+            rows.append(
+                [
+                    host.host,
+                    stack,
+                    network.name,
+                    network.dp,
+                    contract.format_dpid(network.dp_id) if network.dp_id is not None else "-",
+                    ", ".join(network.ip_ranges) or "-",
+                    str(network.containers),
+                    "yes" if network.joined else "no",
+                ]
+            )
+    lines += table(["HOST", "STACK DP", "NETWORK", "FAUCET DP", "DPID", "IP-RANGE", "CONTAINERS", "JOINED"], rows, "  ")
+    if view.handshake:
+        lines.append("")
+        lines.append(f"THIS HOST ({view.this_host}): its end of each link (the reconciler's handshake)")
+        lines += table(
+            ["PEER", "LINK", "WHY"], [[k.peer, k.state.value, k.reason or "-"] for k in view.handshake], "  "
+        )
+    links = [link for link in view.stack_links if link.dp.startswith("stack@") and link.peer_dp.startswith("stack@")]
+    if links:
+        lines.append("")
+        lines.append("STACK LINKS between hosts (FAUCET's LLDP state)")
+        lines += table(
+            ["END", "OTHER END", "STATE"],
+            [[f"{k.dp}:{k.port}", f"{k.peer_dp}:{k.peer_port}", k.state or "unknown"] for k in links],
+            "  ",
+        )
+    return lines
 
 
 def age_text(then: float, now: float | None = None) -> str:

@@ -40,6 +40,8 @@ SHOWN_KIND: Mapping[PortKind, str] = {
     PortKind.GATEWAY: "gateway",
     PortKind.HAND_ADDED: "other",
     PortKind.PLACEHOLDER: "gateway",
+    PortKind.STACK: "patch",
+    PortKind.ANCHOR: "other",
 }
 """The words ``dovecote status`` shows for each kind (unchanged since before the kinds were typed)."""
 
@@ -47,6 +49,8 @@ ROLE_KIND: Mapping[contract.PortRole, PortKind] = {
     contract.PortRole.CONTAINER: PortKind.CONTAINER,
     contract.PortRole.HOST_PORT: PortKind.ADDED,
     contract.PortRole.COPRO_PORT: PortKind.COPRO,
+    contract.PortRole.STACK_PATCH: PortKind.STACK,
+    contract.PortRole.STACK_LINK: PortKind.STACK,
 }
 """A port's kind from the driver's record, for ports the status document does not describe."""
 
@@ -72,6 +76,8 @@ def build_view(
     docker_by_id = {n.id: n for n in networks}
     reconciled = {n.network_id: n for n in status.networks} if status else {}
     view = HostView(status_source=status_source, rejected=status.rejected if status else "")
+    if status is not None:
+        view.this_host, view.handshake = status.host, list(status.links)
     for row in bridges:
         record = row.record
         if record is None:

@@ -24,7 +24,6 @@ An unreachable store makes a pass fail as ``SourceUnavailable`` (read) or ``Relo
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -33,88 +32,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ruamel.yaml.error import YAMLError
-
 from dovecote import contract
-from dovecote.reconciler.config_store import ConfigStore, StoreError
+from dovecote.reconciler.config_store import ConfigStore, StoreError, Tree, included, parse, read_tree
 from dovecote.reconciler.errors import SourceUnavailable
 from dovecote.reconciler.faucet import SignalError
 from dovecote.reconciler.handshake import Handshake
-from dovecote.reconciler.operator_config import MAX_INCLUDE_DEPTH, operator_view
-from dovecote.reconciler.render import dump_yaml, load_yaml
+from dovecote.reconciler.operator_config import operator_view
+from dovecote.reconciler.render import dump_yaml
 from dovecote.reconciler.validate import validate_tree
 from dovecote.reconciler.world import FaucetState, HostsView, OperatorConfig, PeerFile, StackBridge, sha256_text
 
 log = logging.getLogger(__name__)
 
 DEFAULT_POLL = 2.0
-
-
-def _parse(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        data = load_yaml(text)
-    except YAMLError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _included(data: Mapping[str, Any]) -> list[str]:
-    found: list[str] = []
-    for key in ("include", "include-optional"):
-        value = data.get(key) or []
-        if isinstance(value, list):
-            found += [str(i) for i in value]
-    return found
-
-
-@dataclass(frozen=True)
-class Tree:
-    """FAUCET's config tree as read at one moment: every file reachable from the top one."""
-
-    top: str
-    texts: Mapping[str, str]
-    """File name -> text, for every file that exists (the top one first)."""
-    optional_missing: tuple[str, ...] = ()
-
-    def digest(self, skip: str = "") -> str:
-        h = hashlib.sha256()
-        for name in sorted(self.texts):
-            if name != skip:
-                h.update(name.encode() + b"\0" + self.texts[name].encode() + b"\0")
-        return h.hexdigest()
-
-
-def read_tree(store: ConfigStore, top: str) -> Tree:
-    """The top file and everything it includes (an include that does not exist is skipped, as
-    FAUCET's ``include-optional`` does; FAUCET refuses a missing ``include`` itself)."""
-    try:
-        text = store.get(top)
-    except StoreError as exc:
-        raise SourceUnavailable(str(exc)) from exc
-    if text is None:
-        raise SourceUnavailable(f"{store.describe()}: {top} does not exist")
-    texts: dict[str, str] = {top: text}
-    missing: list[str] = []
-    pending = [(top, 0)]
-    while pending:
-        name, depth = pending.pop(0)
-        if depth >= MAX_INCLUDE_DEPTH:
-            continue
-        for child in _included(_parse(texts[name])):
-            if child in texts or child in missing:
-                continue
-            try:
-                child_text = store.get(child)
-            except StoreError as exc:
-                raise SourceUnavailable(str(exc)) from exc
-            if child_text is None:
-                missing.append(child)
-                continue
-            texts[child] = child_text
-            pending.append((child, depth + 1))
-    return Tree(top, texts, tuple(missing))
 
 
 def peer_host(name: str, dps: Mapping[str, Any]) -> str:
@@ -128,7 +58,7 @@ def peer_host(name: str, dps: Mapping[str, Any]) -> str:
 
 def with_reverse_ends(peer_text: str, peer: str, me: str) -> str:
     """A peer's file as it will be once it answers this host's link: for validating an initiation."""
-    data = _parse(peer_text)
+    data = parse(peer_text)
     stack = (data.get("dps") or {}).get(contract.stack_dp_name(peer))
     if not isinstance(stack, dict):
         return peer_text
@@ -173,12 +103,9 @@ class MultiHost:
         self._tree = tree
         self._hosts = self._hosts_view(tree)
         top_text = tree.texts[self.top]
-        operator_files = [
-            tree.texts[n] for n in tree.texts if n != self.top and not contract.is_host_file(n)
-        ]
+        operator_files = [tree.texts[n] for n in tree.texts if n != self.top and not contract.is_host_file(n)]
         view = operator_view([top_text, *operator_files])
-        included = self.own_file in _included(_parse(top_text))
-        return top_text, replace(view, includes_generated=included)
+        return top_text, replace(view, includes_generated=self.own_file in included(parse(top_text)))
 
     def generated(self) -> str | None:
         """This host's file as FAUCET has it (the text sent, when the store kept that)."""
@@ -208,11 +135,11 @@ class MultiHost:
         for name, text in sorted(tree.texts.items()):
             if not contract.is_host_file(name) or name == self.own_file:
                 continue
-            data = _parse(text)
+            data = parse(text)
             dps = data.get("dps") if isinstance(data.get("dps"), dict) else {}
             vlans = data.get("vlans") if isinstance(data.get("vlans"), dict) else {}
             peers.append(PeerFile(peer_host(name, dps), name, dps, vlans))
-        own = _parse(tree.texts.get(self.own_file)).get("dps")
+        own = parse(tree.texts.get(self.own_file)).get("dps")
         links = {}
         if stack is not None:
             ports = {p.peer: p.ofport for p in stack.ports if p.role is contract.PortRole.STACK_LINK}

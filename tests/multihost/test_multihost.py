@@ -243,3 +243,19 @@ def _errors(cluster: Cluster, host: str) -> float:
         for line in metrics.splitlines()
         if line.startswith("dovecote_errors_total{") and "SourceUnavailable" in line
     )
+
+
+def test_status_shows_every_hosts_networks_and_the_stack_links(cluster: Cluster, net1: str) -> None:
+    a, b = cluster.hosts
+    cluster.run(a, "st_a", net1)
+    target = cluster.run(b, "st_b", net1)
+    cluster.wait_ping("st_a", target, timeout=90)
+    metrics = f"--faucet-metrics=http://{cluster.controller}:9302/metrics"
+    text = cluster.rig.exec(b, "dovecote", "status", metrics).stdout
+    assert "mh1@hosta" in text and "mh1@hostb" in text, text
+    assert "stack@hostb:link-hosta  stack@hosta:link-hostb  up" in text or (
+        "stack@hosta:link-hostb  stack@hostb:link-hosta  up" in text
+    ), text
+    document = json.loads(cluster.rig.exec(b, "dovecote", "status", "--json", metrics).stdout)
+    assert {h["host"] for h in document["hosts"]} == {a, b}
+    assert [link["state"] for link in document["handshake"]] == ["linked"]
