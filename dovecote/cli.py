@@ -22,7 +22,6 @@ from dovecote.contract import (
     DEFAULT_FAUCET_METRICS,
     DEFAULT_METRICS_ADDR,
     DEFAULT_OVSDB,
-    DEFAULT_STACK_PRIORITY,
     DEFAULT_STATUS_FILE,
     generated_path,
     plugin_socket,
@@ -116,7 +115,7 @@ def _host_stack(args: argparse.Namespace, ovs: Any) -> Any:
         record = contract.StackRecord(
             host=args.host,
             dpid=parse_dpid("--stack-dpid", args.stack_dpid),
-            priority=args.stack_priority or None,
+            priority=args.stack_priority,
             peers=tuple(parse_peer(p) for p in args.peer or ()),
             lldp_interval=args.lldp_interval,
         )
@@ -309,8 +308,8 @@ def parser() -> argparse.ArgumentParser:
     many.add_argument(
         "--stack-priority",
         type=int,
-        default=DEFAULT_STACK_PRIORITY,
-        help="FAUCET stack root priority of this host (lowest wins among healthy hosts; 0: never root)",
+        help="FAUCET stack root priority of this host (lowest wins among healthy candidates; 0: never root; "
+        "default: dovecote picks one root, the host whose name sorts first)",
     )
     many.add_argument("--underlay-mtu", type=int, default=1500, help="MTU of the network the tunnels cross")
     many.add_argument("--lldp-interval", type=int, help="FAUCET's LLDP beacon interval on this host's dps (s)")

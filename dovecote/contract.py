@@ -480,9 +480,12 @@ ANCHOR_VID = 4094
 """The anchor VLAN: every stack dp's LOCAL port is on it, so that a stack change restarts the stack
 dp warm, not cold (docs/multi-host.md §5). No network may use this vid in multi-host mode."""
 ANCHOR_VLAN = "dovecote-anchor"
-DEFAULT_STACK_PRIORITY = 100
-"""Every stack dp is a root candidate by default; FAUCET elects the healthy one with the lowest
-priority (then dp_id). ``dovecote driver --stack-priority`` prefers a host."""
+AUTO_STACK_PRIORITY = 1000
+"""The stack priority dovecote gives the root it picks by itself: when no host was given one
+(``dovecote driver --stack-priority``), the host whose name sorts first among those in FAUCET's tree
+is the one root candidate. One candidate is the stable default: FAUCET re-elects among several
+when LLDP says a root is unhealthy, and a new root cold-starts every dp in the stack (seen on this
+machine under load). Give several hosts priorities (lowest wins) for a root that fails over."""
 VXLAN_OVERHEAD = 50
 """Bytes VXLAN adds to a frame on the underlay (outer Ethernet, IPv4, UDP, VXLAN headers)."""
 LINK_PREFIX = "link-"
@@ -553,7 +556,8 @@ class StackRecord:
 
     host: str
     dpid: int
-    priority: int | None = DEFAULT_STACK_PRIORITY
+    priority: int | None = None
+    """``--stack-priority``: None leaves the choice to dovecote (``AUTO_STACK_PRIORITY``), 0 never root."""
     peers: tuple[Peer, ...] = ()
     lldp_interval: int | None = None
     """FAUCET's ``lldp_beacon.send_interval`` for this host's dps (None: FAUCET's default, 5 s)."""

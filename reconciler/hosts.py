@@ -179,9 +179,23 @@ def _stack_dp(name: str, stack: Any, hosts: HostsView, patches: Sequence[tuple[s
         STACK_MODE,
         ports=tuple(sorted(ports, key=lambda p: p.ofport)),
         description=f"dovecote stack bridge of {hosts.host}",
-        stack_priority=stack.record.priority,
+        stack_priority=stack_priority(stack.record, hosts),
         lldp_interval=stack.record.lldp_interval,
     )
+
+
+def stack_priority(record: contract.StackRecord, hosts: HostsView) -> int | None:
+    """The operator's priority; with none anywhere, ``AUTO_STACK_PRIORITY`` on the host whose name
+    sorts first among the hosts in FAUCET's tree (every host reaches the same verdict)."""
+    if record.priority is not None:
+        return record.priority or None
+    others = [peer.dps.get(contract.stack_dp_name(peer.host)) for peer in hosts.peers]
+    bodies = [b for b in others if isinstance(b, Mapping)]
+    given = [(b.get("stack") or {}).get("priority") if isinstance(b.get("stack"), Mapping) else None for b in bodies]
+    if any(p is not None and p != contract.AUTO_STACK_PRIORITY for p in given):
+        return None  # the operator chose the candidates (on other hosts)
+    hosts_in_tree = {hosts.host} | {p.host for p, b in zip(hosts.peers, others, strict=True) if b is not None}
+    return contract.AUTO_STACK_PRIORITY if hosts.host == min(hosts_in_tree) else None
 
 
 def _patch_port(network: Network, stack_ports: Iterable[Any]) -> tuple[str, int] | None:

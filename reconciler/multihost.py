@@ -90,7 +90,9 @@ class MultiHost:
     _staged: str | None = None
     _sent: dict[str, str] = field(default_factory=dict)
     """sha256 of this host's file as the store keeps it -> the text sent that became it."""
-    _polled: str = ""
+    _seen: str = ""
+    """Digest of the tree (this host's file aside) as the last pass read it."""
+    _unreachable: bool = False
 
     @property
     def own_file(self) -> str:
@@ -101,6 +103,7 @@ class MultiHost:
         """Read the tree for this pass; the operator's files' names as on a single host."""
         tree = read_tree(self.store, self.top)
         self._tree = tree
+        self._seen = tree.digest(skip=self.own_file)
         self._hosts = self._hosts_view(tree)
         top_text = tree.texts[self.top]
         operator_files = [tree.texts[n] for n in tree.texts if n != self.top and not contract.is_host_file(n)]
@@ -212,21 +215,18 @@ class MultiHost:
 
     # -- the poller ----------------------------------------------------------------------------
     def poll_once(self) -> str:
-        """'' when nothing changed since the last poll, else why the loop should run."""
+        """'' when the tree is as the last pass read it, else why the loop should run."""
         due = self.handshake.next_due()
         try:
             tree = read_tree(self.store, self.top)
         except SourceUnavailable as exc:
-            changed = "unreachable" != self._polled
-            self._polled = "unreachable"
-            if changed:
+            if not self._unreachable:
                 log.warning("cannot read the FAUCET tree: %s", exc)
+            self._unreachable = True
             return ""
-        digest = tree.digest(skip=self.own_file)
-        if digest != self._polled:
-            first = not self._polled
-            self._polled = digest
-            return "" if first else "faucet-tree"
+        self._unreachable = False
+        if self._tree is not None and tree.digest(skip=self.own_file) != self._seen:
+            return "faucet-tree"
         if due is not None and due <= self.clock():
             return "handshake"
         return ""

@@ -215,3 +215,21 @@ def test_shares_and_stack_records_round_trip() -> None:
     assert contract.decode_network(contract.STACK_BRIDGE, contract.encode_stack(record)) is None
     assert contract.host_file("host-a") == "dovecote_host_a.yaml"
     assert contract.dp_host("net1@hosta") == "hosta" and contract.dp_host("net1") == ""
+
+
+def test_one_root_candidate_unless_the_operator_chose_them() -> None:
+    from dovecote.reconciler.hosts import stack_priority
+
+    def view(host: str, peers: dict[str, int | None]) -> HostsView:
+        files = tuple(
+            PeerFile(p, "", {f"stack@{p}": {"stack": {"priority": prio}} if prio is not None else {}})
+            for p, prio in peers.items()
+        )
+        return HostsView(host, None, files)
+
+    auto = contract.StackRecord("hostb", 0xB0)
+    assert stack_priority(auto, view("hostb", {"hostc": None})) == contract.AUTO_STACK_PRIORITY
+    assert stack_priority(auto, view("hostb", {"hosta": contract.AUTO_STACK_PRIORITY})) is None
+    assert stack_priority(auto, view("hostb", {"hostc": 5})) is None, "the operator gave hostc one"
+    assert stack_priority(contract.StackRecord("hostb", 0xB0, priority=7), view("hostb", {})) == 7
+    assert stack_priority(contract.StackRecord("hosta", 0xA0, priority=0), view("hosta", {})) is None

@@ -83,3 +83,18 @@ def test_the_operators_file_is_never_written_and_a_bad_candidate_is_refused() ->
     adapter.operator()
     broken = MINE.replace("native_vlan: 4094", "stack: {dp: stack@hostb, port: link-hosta}")
     assert "stack@hostb" in (adapter.validate("x", TOP, broken) or "")
+
+
+def test_the_poller_kicks_when_another_hosts_file_changed_since_the_last_pass() -> None:
+    store = MemoryStore(**{"faucet.yaml": TOP, "dovecote_hostb.yaml": "dps: {}\n"})
+    adapter = _adapter(store)
+    assert adapter.poll_once() == "", "no pass has read the tree yet: nothing to compare"
+    adapter.operator()
+    assert adapter.poll_once() == ""
+    store.files["dovecote_hosta.yaml"] = "dps: {}\n"  # this host's own write is no news
+    assert adapter.poll_once() == ""
+    store.files["dovecote_hostb.yaml"] = "dps: {stack@hostb: {dp_id: 176}}\n"
+    assert adapter.poll_once() == "faucet-tree"
+    assert adapter.poll_once() == "faucet-tree", "until a pass has read it"
+    adapter.operator()
+    assert adapter.poll_once() == ""
