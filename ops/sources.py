@@ -163,6 +163,52 @@ def file_sha256(path: str) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class FaucetFiles:
+    """The config files FAUCET runs, from ``faucet_config_hash_info`` (faucet.md §6.1)."""
+
+    files: tuple[tuple[str, str], ...]
+    """(path, sha256) of each file FAUCET loaded, in its order (sorted real paths); empty after a failed load."""
+    error: str = ""
+
+    @property
+    def hashes(self) -> frozenset[str]:
+        return frozenset(digest for _path, digest in self.files)
+
+    def runs(self, digest: str | None) -> bool:
+        """FAUCET runs a file with this content (matched by hash: the paths may differ in a container)."""
+        return bool(digest) and digest in self.hashes
+
+    def path_of(self, path: str) -> str | None:
+        """The hash FAUCET runs for this real path, or None when FAUCET did not load it."""
+        return dict(self.files).get(os.path.realpath(path))
+
+
+def faucet_files(metrics_text: str) -> FaucetFiles | None:
+    """Parse FAUCET's metrics for the files it runs; None when the metric is absent. Pure."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == "faucet_config_hash_info":
+                paths = [p for p in sample.labels.get("config_files", "").split(",") if p]
+                hashes = [h for h in sample.labels.get("hashes", "").split(",") if h]
+                files = tuple(zip(paths, hashes, strict=False)) if len(paths) == len(hashes) else ()
+                return FaucetFiles(files, sample.labels.get("error", ""))
+    return None
+
+
+def read_faucet_files(metrics_url: str, timeout: float = 10.0) -> FaucetFiles | None:
+    """The files FAUCET runs; None when its metrics cannot be read (or do not say)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=timeout) as response:  # noqa: S310 - operator's URL
+            return faucet_files(response.read().decode("utf-8", "replace"))
+    except (OSError, ValueError):
+        return None
+
+
 def generated_path(faucet_config: str) -> str:
     """The generated file beside the operator's faucet.yaml (beside its real path, as the reconciler writes it)."""
     return contract.generated_path(os.path.dirname(os.path.realpath(faucet_config)))

@@ -43,7 +43,7 @@ def test_controller_checks_want_every_controller_connected() -> None:
     checks = controller_checks([up, down, none, BridgeRow("not-ours")])
     assert [c.ok for c in checks] == [True, False, False]
     assert "tcp:2" in checks[1].detail and checks[1].fix
-    assert checks[2].detail == "no controller set" and checks[2].fix
+    assert checks[2].detail.startswith("no controller set") and "ovs.bridge.controller" in checks[2].fix
 
 
 def test_rule_checks_want_the_bridges_own_tagged_rules_in_both_tables() -> None:
