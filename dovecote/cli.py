@@ -432,6 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PROBLEMS
     except Exception as exc:  # noqa: BLE001 - every error ends as one line (a traceback at debug)
         status = EXIT_USAGE if isinstance(exc, UsageError) else EXIT_PROBLEMS
         if args.log_level == "debug":

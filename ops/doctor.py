@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from dovecote import contract
 from dovecote.contract import StatusDocument
 from dovecote.ops import ovsdb, sources
-from dovecote.ops.model import CONFIGURED, BridgeRow, HostView, NetworkView
+from dovecote.ops.model import CONFIGURED, REJECTED, BridgeRow, HostView, NetworkView
 from dovecote.ops.table import faucet_text, port_name
 from dovecote.ops.view import only_drivers
 from dovecote.reconciler.faucet import FaucetState, read_state
@@ -33,7 +33,7 @@ NO_DPS = "DPs not configured"
 """FAUCET's complaint about a config without dps: the truth before the first network, not a fault."""
 
 PASS_WAIT = 15.0
-"""How long a port pending or rejected at the start may wait for the reconciler's next pass (a pass
+"""How long a port pending at the start may wait for the reconciler's next pass (a pass
 follows every Docker or OVSDB change within a second or so; the pacer holds one at most 9 s)."""
 
 RESTART_RECONCILER = "scripts/run.sh restart (or systemctl restart dovecote-reconciler)"
@@ -305,9 +305,15 @@ def unsettled(network: NetworkView) -> list[str]:
     return [f"{port.interface} ({port_name(port)}): {faucet_text(port)}" for port in stuck]
 
 
+def pending(network: NetworkView) -> list[str]:
+    """The ports of a network on their way (pending, or not in the status document yet): a rejected
+    port is the verdict of a finished pass, and stays so until someone fixes its cause."""
+    return [port.interface for port in network.ports if port.faucet not in (CONFIGURED, REJECTED)]
+
+
 def port_checks(view: HostView, passed: bool, waited: float) -> list[Check]:
     """Every port of each network configured. ``passed``: the reconciler ran a pass since doctor first saw
-    a port unsettled (so what is still unsettled outlived a pass); ``waited``: how long doctor waited."""
+    a port pending (so what is still pending outlived a pass); ``waited``: how long doctor waited for one."""
     checks = []
     for network in view.networks:
         if not network.bridge:
@@ -317,12 +323,18 @@ def port_checks(view: HostView, passed: bool, waited: float) -> list[Check]:
         if not stuck:
             checks.append(Check(name, True, f"{len(network.ports)} configured in FAUCET"))
             continue
-        since = "after the reconciler's next pass" if passed else f"for {waited:.0f} s, with no reconciler pass"
+        detail = "not configured in FAUCET: " + "; ".join(stuck)
+        if pending(network):
+            detail += (
+                " (still pending after the reconciler's next pass)"
+                if passed
+                else f" (pending, and no reconciler pass in {waited:.0f} s)"
+            )
         fix = next((p.fix for p in network.ports if p.fix), "") or (
             "dovecote status shows each port's reason; fix it (a container label, an ACL in faucet.yaml), "
             f"or restart the reconciler: {RESTART_RECONCILER}"
         )
-        checks.append(Check(name, False, f"not configured {since}: " + "; ".join(stuck), fix))
+        checks.append(Check(name, False, detail, fix))
     return checks
 
 
@@ -547,7 +559,7 @@ def check_networks(args: argparse.Namespace, config: str) -> list[Check]:
     """Left out, ports, controllers, rules and orphans; a port unsettled at first gets one more pass."""
     everything, ours, status = gather_networks(args, config)
     waited, passed = 0.0, False
-    if status is not None and any(unsettled(n) for n in ours.networks if n.bridge):
+    if status is not None and any(pending(n) for n in ours.networks if n.bridge):
         started, first = time.monotonic(), status.time
         progress = Progress("the reconciler's next pass")
         while time.monotonic() - started < max(args.wait, PASS_WAIT):

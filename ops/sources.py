@@ -22,7 +22,7 @@ from typing import Any
 from dovecote import contract
 from dovecote.contract import DEFAULT_FAUCET_CONFIG, DEFAULT_OVSDB, DEFAULT_STATUS_FILE, StatusDocument
 from dovecote.ops import ovsdb
-from dovecote.ops.model import DockerNetwork, Endpoint, HostView
+from dovecote.ops.model import REJECTED, DockerNetwork, Endpoint, HostView
 from dovecote.ops.table import age_text
 from dovecote.ops.view import build_view
 
@@ -253,7 +253,31 @@ def gather(
         read.note,
         _optional_yaml(config, errors),
     )
+    if networks:
+        _add_requested_acls(view)
     return Gathered(view, errors)
+
+
+def _add_requested_acls(view: HostView) -> None:
+    """A rejected container port has no ACLs in FAUCET's config: show what its label asks for, so the
+    ACL column agrees with a rejection that names an ACL. Labels are read only for those ports."""
+    import docker
+
+    from dovecote.ops.view import requested_acls
+
+    wanted = [(n, p) for n in view.networks for p in n.ports if p.faucet == REJECTED and p.container and not p.acl]
+    if not wanted:
+        return
+    client = docker.from_env(timeout=30)
+    try:
+        for network, port in wanted:
+            try:
+                labels = client.api.inspect_container(port.container)["Config"].get("Labels") or {}
+            except docker.errors.DockerException:
+                continue
+            port.acl = requested_acls(labels, network.name)
+    finally:
+        client.close()
 
 
 def _optional_yaml(path: str, errors: list[str]) -> Any:
