@@ -199,6 +199,9 @@ def faucet_checks(
             )
         ]
     checks = [Check("FAUCET", True, f"running (metrics at {metrics_url})")]
+    in_use = config_in_use(running, config, config_digest)
+    if in_use is not None:
+        checks.append(in_use)
     if state.load_error and NO_DPS in state.error:
         checks.append(Check("FAUCET reload", True, "no dps to run yet (none until a network exists)"))
         return checks
@@ -212,20 +215,6 @@ def faucet_checks(
             )
         )
         return checks
-    if running is not None and config_digest and not running.runs(config_digest):
-        top = running.files[0][0] if running.files else "?"
-        if running.path_of(config) is not None:
-            detail = f"FAUCET runs an older {config} (changed since its last reload)"
-            fix = "kill -HUP FAUCET, or restart it (scripts/run.sh restart)"
-        else:
-            detail = f"FAUCET runs {top}, not {config}: dovecote's networks are not in what it runs"
-            fix = (
-                f"start FAUCET with FAUCET_CONFIG={config} (scripts/run.sh does), or give the reconciler and doctor "
-                f"--faucet-config {top}"
-            )
-        checks.append(Check("FAUCET config in use", False, detail, fix))
-    elif running is not None and config_digest:
-        checks.append(Check("FAUCET config in use", True, f"FAUCET runs {config} as it is on disk"))
     if digest is None:
         checks.append(Check("FAUCET reload", True, f"no {contract.GENERATED_NAME} yet (no networks reconciled)"))
     elif state.runs(digest):
@@ -240,6 +229,30 @@ def faucet_checks(
             )
         )
     return checks
+
+
+def config_in_use(running: sources.FaucetFiles | None, config: str, config_digest: str | None) -> Check | None:
+    """FAUCET runs the operator's file dovecote manages, as it is on disk (by hash; after a failed load,
+    when FAUCET lists only its top file, by path). None when FAUCET's metrics do not say."""
+    if running is None or not config or not running.paths:
+        return None
+    name = "FAUCET config in use"
+    if running.hashes and running.runs(config_digest) or not running.hashes and running.loaded(config):
+        return Check(name, True, f"FAUCET runs {config}" + (" as it is on disk" if running.hashes else ""))
+    if running.loaded(config):
+        return Check(
+            name,
+            False,
+            f"FAUCET runs an older {config} (changed since its last reload)",
+            "kill -HUP FAUCET, or restart it (scripts/run.sh restart)",
+        )
+    return Check(
+        name,
+        False,
+        f"FAUCET runs {', '.join(running.paths)}, not {config}: dovecote's networks are not in what it runs",
+        f"start FAUCET with FAUCET_CONFIG={config} (scripts/run.sh does), or give the reconciler and doctor "
+        f"--faucet-config {running.paths[-1]}",
+    )
 
 
 def reconciler_checks(read: sources.StatusRead) -> list[Check]:
@@ -292,6 +305,9 @@ def network_checks(view: HostView, status: StatusDocument | None) -> list[Check]
             continue
         why = [p for p in status.problems if p.network_id == network.network_id and not p.interface]
         reason = "; ".join(f"{p.subject}: {p.reason}" for p in why) or "no reason recorded"
+        clash = sorted(dp for dp, dp_id in view.operator_dps.items() if contract.format_dpid(dp_id) == network.dpid)
+        if clash:
+            reason += f" ({status.faucet_config} has dp {', '.join(clash)} with dp_id {network.dpid})"
         fix = next((p.fix for p in why if p.fix), "") or (
             "docker network rm it and create it again with an -o ovs.bridge.dpid no dp in faucet.yaml uses"
         )
@@ -550,7 +566,9 @@ def gather_networks(args: argparse.Namespace, config: str) -> tuple[HostView, Ho
         raise sources.SourceError("; ".join(gathered.errors))
     status = sources.read_status(args.status_file).document
     everything = gathered.view
-    ours = HostView(list(everything.networks), everything.status_source, everything.rejected)
+    ours = HostView(
+        list(everything.networks), everything.status_source, everything.rejected, operator_dps=everything.operator_dps
+    )
     only_drivers(ours, [args.driver_name])
     return everything, ours, status
 

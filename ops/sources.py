@@ -167,21 +167,19 @@ def file_sha256(path: str) -> str | None:
 class FaucetFiles:
     """The config files FAUCET runs, from ``faucet_config_hash_info`` (faucet.md §6.1)."""
 
-    files: tuple[tuple[str, str], ...]
-    """(path, sha256) of each file FAUCET loaded, in its order (sorted real paths); empty after a failed load."""
+    paths: tuple[str, ...]
+    """The real path of each file FAUCET loaded, sorted; after a failed load only the top file."""
+    hashes: tuple[str, ...] = ()
+    """The sha256 of each of them, in the same order; empty after a failed load."""
     error: str = ""
-
-    @property
-    def hashes(self) -> frozenset[str]:
-        return frozenset(digest for _path, digest in self.files)
 
     def runs(self, digest: str | None) -> bool:
         """FAUCET runs a file with this content (matched by hash: the paths may differ in a container)."""
         return bool(digest) and digest in self.hashes
 
-    def path_of(self, path: str) -> str | None:
-        """The hash FAUCET runs for this real path, or None when FAUCET did not load it."""
-        return dict(self.files).get(os.path.realpath(path))
+    def loaded(self, path: str) -> bool:
+        """FAUCET loaded the file at this path (compared by real path)."""
+        return os.path.realpath(path) in self.paths or path in self.paths
 
 
 def faucet_files(metrics_text: str) -> FaucetFiles | None:
@@ -191,10 +189,9 @@ def faucet_files(metrics_text: str) -> FaucetFiles | None:
     for family in text_string_to_metric_families(metrics_text):
         for sample in family.samples:
             if sample.name == "faucet_config_hash_info":
-                paths = [p for p in sample.labels.get("config_files", "").split(",") if p]
-                hashes = [h for h in sample.labels.get("hashes", "").split(",") if h]
-                files = tuple(zip(paths, hashes, strict=False)) if len(paths) == len(hashes) else ()
-                return FaucetFiles(files, sample.labels.get("error", ""))
+                paths = tuple(p for p in sample.labels.get("config_files", "").split(",") if p)
+                hashes = tuple(h for h in sample.labels.get("hashes", "").split(",") if h)
+                return FaucetFiles(paths, hashes, sample.labels.get("error", ""))
     return None
 
 

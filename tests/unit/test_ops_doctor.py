@@ -114,11 +114,11 @@ def test_reconciler_checks_read_the_status_document() -> None:
 
 def test_faucet_checks_want_the_operators_file_as_it_is_on_disk() -> None:
     state = FaucetState(3, 0, ("c1", "h1"), "")
-    running = FaucetFiles((("/etc/dovecote/faucet/faucet.yaml", "c1"), ("/etc/dovecote/faucet/g.yaml", "h1")))
+    running = FaucetFiles(("/etc/dovecote/faucet/faucet.yaml", "/etc/dovecote/faucet/g.yaml"), ("c1", "h1"))
     checks = faucet_checks(METRICS, state, "/g.yaml", "h1", running, "/etc/dovecote/faucet/faucet.yaml", "c1")
     assert [c.name for c in checks] == ["FAUCET", "FAUCET config in use", "FAUCET reload"] and all(c.ok for c in checks)
     # FAUCET runs another file altogether (FAUCET's own sample, say): named, with the way out.
-    sample = FaucetFiles((("/etc/faucet/acls.yaml", "a0"), ("/etc/faucet/faucet.yaml", "s0")))
+    sample = FaucetFiles(("/etc/faucet/acls.yaml", "/etc/faucet/faucet.yaml"), ("a0", "s0"))
     other = faucet_checks(METRICS, FaucetState(3, 0, ("a0", "s0"), ""), "/g.yaml", None, sample, "/mine.yaml", "c1")
     (in_use,) = [c for c in other if c.name == "FAUCET config in use"]
     assert not in_use.ok and "/etc/faucet/acls.yaml" in in_use.detail and "/mine.yaml" in in_use.detail
@@ -130,6 +130,14 @@ def test_faucet_checks_want_the_operators_file_as_it_is_on_disk() -> None:
         if c.name == "FAUCET config in use"
     ]
     assert not older.ok and "older" in older.detail and older.fix
+    # A failed load (no dps yet) lists only the top file, without hashes: compared by path.
+    failed_load = FaucetState(3, 1, (), "DPs not configured")
+    top_only = FaucetFiles(("/etc/faucet/faucet.yaml",), (), "DPs not configured")
+    (_, other_top, empty) = faucet_checks(METRICS, failed_load, "/g.yaml", None, top_only, "/mine.yaml", "c1")
+    assert not other_top.ok and "/etc/faucet/faucet.yaml, not /mine.yaml" in other_top.detail and empty.ok
+    mine = FaucetFiles(("/mine.yaml",), (), "DPs not configured")
+    (_, same_top, _) = faucet_checks(METRICS, failed_load, "/g.yaml", None, mine, "/mine.yaml", "c1")
+    assert same_top.ok
 
 
 def test_faucet_files_parse_the_hash_info_metric() -> None:
@@ -138,7 +146,7 @@ def test_faucet_files_parse_the_hash_info_metric() -> None:
         'faucet_config_hash_info{config_files="/a.yaml,/b.yaml",error="",hashes="h1,h2"} 1.0\n'
     )
     files = faucet_files(text)
-    assert files is not None and files.files == (("/a.yaml", "h1"), ("/b.yaml", "h2")) and files.runs("h2")
+    assert files is not None and files.paths == ("/a.yaml", "/b.yaml") and files.runs("h2") and files.loaded("/b.yaml")
     assert not files.runs(None) and not files.runs("h")
     assert faucet_files("other_metric 1\n") is None
 
