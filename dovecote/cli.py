@@ -10,6 +10,7 @@ defaults, and one error convention: a one-line message on stderr and a documente
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import logging.config
@@ -17,7 +18,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dovecote
@@ -191,9 +192,12 @@ def run_driver(args: argparse.Namespace) -> int:
     from dovecote.driver.server import PluginServer
     from dovecote.driver.state import NetworkLocks
 
+    if _served(args.socket):  # before anything touches the host: the driver there keeps it
+        raise StartError("driver", f"another driver is already serving {args.socket} (stop it, or choose --socket)")
     links.set_sysctl_dir(args.sysctl_dir)
     try:
-        ovs, locks = Ovs(args.ovsdb), NetworkLocks()
+        with _quiet("ovsdbapp"):  # it logs the failure we report, once more and less clearly
+            ovs, locks = Ovs(args.ovsdb), NetworkLocks()
     except Exception as exc:
         raise StartError("driver", f"{exc} (is Open vSwitch running? scripts/provision.sh starts it)") from exc
     repairer = Repairer(ovs, locks, grace=args.orphan_grace)
@@ -212,6 +216,31 @@ def run_driver(args: argparse.Namespace) -> int:
         server.server_close()
         repairer.stop()
     return EXIT_OK
+
+
+def _served(path: str) -> bool:
+    """Something answers on this Unix socket."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Silence a library's logger for a moment (unless debugging, when every line helps)."""
+    quiet = logging.getLogger(logger)
+    level = quiet.level
+    if logging.getLogger().level > logging.DEBUG:
+        quiet.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        quiet.setLevel(level)
 
 
 def _seconds(text: str) -> float:
