@@ -66,6 +66,12 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return text
 
 
+def _env_default(value: str, variable: str) -> str:
+    if variable in os.environ:
+        return f"(default: {value}, from ${variable})"
+    return f"(default: {value}; ${variable} sets another)"
+
+
 def add_global_options(parser: argparse.ArgumentParser, top: bool) -> None:
     """--log-level and --log-format; on a subcommand they default to SUPPRESS so the top's value stays."""
     env_level = os.environ.get("DOVECOTE_LOG_LEVEL", "info").lower()
@@ -77,14 +83,14 @@ def add_global_options(parser: argparse.ArgumentParser, top: bool) -> None:
         choices=LOG_LEVELS,
         default=env_level if top else argparse.SUPPRESS,
         help="how much to log on stderr; debug also shows the traceback of an error "
-        f"(default: {env_level}, from $DOVECOTE_LOG_LEVEL or info)",
+        + _env_default(env_level, "DOVECOTE_LOG_LEVEL"),
     )
     group.add_argument(
         "--log-format",
         type=str.lower,
         choices=LOG_FORMATS,
         default=env_format if top else argparse.SUPPRESS,
-        help=f"text lines, or one JSON object per line (default: {env_format}, from $DOVECOTE_LOG_FORMAT or text)",
+        help="text lines, or one JSON object per line " + _env_default(env_format, "DOVECOTE_LOG_FORMAT"),
     )
 
 
@@ -443,6 +449,33 @@ def parser() -> argparse.ArgumentParser:
         tool.add_parser(sub)
     finish_subcommands(sub)
     return top
+
+
+def reference() -> str:
+    """docs/cli.md: every command's --help, as a newcomer's terminal shows it (scripts/cli-reference.sh).
+
+    Rendered 100 columns wide and without the environment's DOVECOTE_LOG_* defaults, so the text
+    depends on the code alone (tests/unit/test_cli.py compares it with the file)."""
+    saved = {k: os.environ.pop(k, None) for k in ("DOVECOTE_LOG_LEVEL", "DOVECOTE_LOG_FORMAT", "COLUMNS")}
+    os.environ["COLUMNS"] = "100"
+    try:
+        top = parser()
+        (sub,) = [a for a in top._actions if isinstance(a, argparse._SubParsersAction)]
+        parts = [
+            "# The dovecote command line\n",
+            "Generated from the help texts by `scripts/cli-reference.sh`; `dovecote --help` and",
+            "`dovecote COMMAND --help` print the same.\n",
+            "## dovecote\n",
+            "```",
+            top.format_help().rstrip(),
+            "```\n",
+        ]
+        for name, cmd in sub.choices.items():
+            parts += [f"## dovecote {name}\n", "```", cmd.format_help().rstrip(), "```\n"]
+        return "\n".join(parts)
+    finally:
+        os.environ.pop("COLUMNS", None)
+        os.environ.update({k: v for k, v in saved.items() if v is not None})
 
 
 def one_line(exc: BaseException) -> str:

@@ -4,6 +4,7 @@ checked by the parser, one-line errors with documented exit statuses. Parser and
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -147,3 +148,9 @@ def test_help_formatter_shows_defaults_only_where_they_say_something() -> None:
     text = " ".join(parser.format_help().split())
     assert "an a (default: x)" in text and "a flag --c" in text and "no default --d" in text
     assert "empty (default: '')" in text and "says it (default: why) " in text + " "
+
+
+def test_docs_cli_md_is_the_help_texts() -> None:
+    """docs/cli.md is what --help prints; a new or changed option needs scripts/cli-reference.sh."""
+    documented = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    assert documented == cli.reference(), "docs/cli.md is out of date: run scripts/cli-reference.sh"
