@@ -59,14 +59,16 @@ from ruamel.yaml import YAML
 path = sys.argv[1]
 try:
     dps = (YAML(typ="safe", pure=True).load(open(path)) or {}).get("dps") or {}
-except Exception as exc:  # FAUCET and doctor say what is wrong with the file
+except Exception:  # FAUCET and doctor say what is wrong with the file
     sys.exit(0)
 if dps:
-    listed = ", ".join(f"{name} (dp_id {body.get('dp_id', '?')})" for name, body in dps.items() if isinstance(body, dict))
+    def dp_id(body):
+        value = body.get("dp_id", "?")
+        return hex(value) if isinstance(value, int) else str(value)
+    listed = ", ".join(f"{name} (dp_id {dp_id(body)})" for name, body in dps.items() if isinstance(body, dict))
     print(f"run: WARNING: {path} defines dps of its own: {listed}. A dovecote network with one of these")
     print("run:          dpids is left out of FAUCET's config: choose other ovs.bridge.dpid values")
-    ids = {body.get("dp_id") for body in dps.values() if isinstance(body, dict)}
-    if 1 in ids or "0x1" in ids:
+    if any(dp_id(body) == "0x1" for body in dps.values() if isinstance(body, dict)):
         print("run:          (the README's walkthrough uses 0x1: it would be left out)")
 PY
 }
