@@ -43,10 +43,13 @@ def section(title: str) -> str:
 
 
 def commands(text: str) -> list[str]:
-    """The shell commands of the indented (4 spaces) code blocks, continuation lines joined."""
-    found, current = [], ""
+    """The shell commands of the indented (4 spaces) code blocks, continuation lines joined; fenced
+    blocks (```) hold outputs and are skipped."""
+    found, current, fenced = [], "", False
     for line in text.splitlines():
-        if not line.startswith("    ") or line.startswith("     ") and not current:
+        if line.startswith("```"):
+            fenced = not fenced
+        if fenced or not line.startswith("    ") or line.startswith("     ") and not current:
             continue
         current += line.strip()
         if current.endswith("\\"):
