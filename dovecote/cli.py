@@ -1,11 +1,16 @@
-"""``dovecote driver|reconciler|status|graph|cleanup|doctor``: argv and environment in, the work done.
+"""Reads argv and the environment, configures logging, picks the adapters and runs one command.
 
-The composition root: the only module that reads argv, configures logging and picks the adapters.
+The only module that does so. Each command adds its own subparser (``add_*_parser`` here for the
+daemons, ``add_parser`` in each ``dovecote.ops`` module for the tools); this module adds what every
+command shares: the global options (accepted before or after the command), help texts that show
+defaults, and one error convention: a one-line message on stderr and a documented exit status
+(``EXIT_OK``, ``EXIT_PROBLEMS``, ``EXIT_USAGE``), with a traceback only at ``--log-level debug``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import logging.config
@@ -14,9 +19,10 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import dovecote
 from dovecote.contract import (
     DEFAULT_DRIVER_NAME,
     DEFAULT_FAUCET_METRICS,
@@ -26,8 +32,85 @@ from dovecote.contract import (
     generated_path,
     plugin_socket,
 )
+from dovecote.ops.errors import UsageError
 
 log = logging.getLogger("dovecote")
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+"""0: done, nothing wrong. 1: problems found (a failed check, an error, an object not removed).
+2: usage (a bad option or value; argparse exits with it too)."""
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
+
+DESCRIPTION = """\
+Docker networks on Open vSwitch, every container a port the FAUCET SDN controller governs.
+
+The daemons: 'driver' (the Docker network driver) and 'reconciler' (writes FAUCET's config for
+dovecote's networks). The operator tools: 'status', 'graph', 'doctor' and 'cleanup'.
+'dovecote COMMAND --help' describes each."""
+
+EPILOG = """\
+exit status: 0 ok, 1 problems found (a failed check, an error), 2 usage (a bad option or value).
+Options --log-level and --log-format go before or after the command."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written, and every option's default after its help (unless the help says it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        shown = default not in (None, False, argparse.SUPPRESS, []) and not isinstance(default, bool)
+        if shown and "%(default)" not in text and "default:" not in text and action.option_strings:
+            text += " (default: %(default)s)" if default != "" else " (default: '')"
+        return text
+
+
+def _env_default(value: str, variable: str) -> str:
+    if variable in os.environ:
+        return f"(default: {value}, from ${variable})"
+    return f"(default: {value}; ${variable} sets another)"
+
+
+def add_global_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """--log-level and --log-format; on a subcommand they default to SUPPRESS so the top's value stays."""
+    env_level = os.environ.get("DOVECOTE_LOG_LEVEL", "info").lower()
+    env_format = os.environ.get("DOVECOTE_LOG_FORMAT", "text").lower()
+    group = parser.add_argument_group("logging (before or after the command)")
+    group.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        default=env_level if top else argparse.SUPPRESS,
+        help="how much to log on stderr; debug also shows the traceback of an error "
+        + _env_default(env_level, "DOVECOTE_LOG_LEVEL"),
+    )
+    group.add_argument(
+        "--log-format",
+        type=str.lower,
+        choices=LOG_FORMATS,
+        default=env_format if top else argparse.SUPPRESS,
+        help="text lines, or one JSON object per line " + _env_default(env_format, "DOVECOTE_LOG_FORMAT"),
+    )
+
+
+def subcommand(sub: argparse._SubParsersAction, name: str, summary: str, description: str) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """A daemon's subparser (the tools in dovecote.ops add their own: ``finish_subcommands`` dresses all)."""
+    return sub.add_parser(name, help=summary, description=description)
+
+
+def finish_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """What every subcommand shares, whoever added it: the formatter, the epilog, the global options,
+    and a description (its one-line summary when it has none)."""
+    summaries = {action.dest: action.help for action in sub._choices_actions}
+    for name, cmd in sub.choices.items():
+        cmd.formatter_class = HelpFormatter
+        cmd.epilog = cmd.epilog or EPILOG
+        if not cmd.description and summaries.get(name):
+            summary = str(summaries[name])
+            cmd.description = summary[:1].upper() + summary[1:] + "."
+        add_global_options(cmd, top=False)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -73,6 +156,68 @@ def _stop_on_signals(stop: Any) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+# --- the driver ----------------------------------------------------------------------------------
+
+
+def add_driver_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    drv = subcommand(
+        sub,
+        "driver",
+        "serve the Docker network driver (docker network create -d NAME)",
+        "Serve the Docker network driver on a plugin socket: bridges, veths, gateway addresses and NAT\n"
+        "on Open vSwitch, with OVSDB as its only state. The socket's file name is the driver name.",
+    )
+    drv.add_argument(
+        "--socket",
+        default=plugin_socket(DEFAULT_DRIVER_NAME),
+        metavar="PATH",
+        help="the plugin socket; its file name is the driver name (docker network create -d NAME)",
+    )
+    drv.add_argument("--ovsdb", default=DEFAULT_OVSDB, metavar="URL", help="Open vSwitch's database")
+    drv.add_argument(
+        "--sysctl-dir",
+        default="/proc/sys",
+        metavar="PATH",
+        help="the host's /proc/sys (a writable bind mount inside a container)",
+    )
+    drv.add_argument(
+        "--orphan-grace",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long a port must look abandoned (container end back in the host and down, or a host "
+        "veth in no bridge) before the driver removes it; a docker run holds it so for milliseconds",
+    )
+    many = drv.add_argument_group("many hosts, one FAUCET (docs/multi-host.md)")
+    many.add_argument("--host", metavar="NAME", help="this host's name in FAUCET (default: this machine's hostname)")
+    many.add_argument(
+        "--stack-dpid", metavar="DPID", help="dpid of this host's stack bridge (dp stack@HOST): enables multi-host"
+    )
+    many.add_argument(
+        "--stack-controller", default="", metavar="TARGETS", help="FAUCET's OpenFlow address(es) for the stack bridge"
+    )
+    many.add_argument(
+        "--peer",
+        action="append",
+        metavar="HOST=ADDRESS|HOST=nic:IFACE",
+        help="a peer host: VXLAN to its underlay address, or the operator's NIC cabled to it (repeatable)",
+    )
+    many.add_argument(
+        "--stack-priority",
+        type=int,
+        metavar="N",
+        help="FAUCET stack root priority of this host (lowest wins among healthy candidates; 0: never root; "
+        "default: dovecote picks one root, the host whose name sorts first)",
+    )
+    many.add_argument(
+        "--underlay-mtu", type=int, default=1500, metavar="BYTES", help="MTU of the network the tunnels cross"
+    )
+    many.add_argument(
+        "--lldp-interval", type=int, metavar="SECONDS", help="FAUCET's LLDP beacon interval on this host's dps"
+    )
+    drv.set_defaults(run=run_driver)
+
+
 def run_driver(args: argparse.Namespace) -> int:
     from dovecote.driver import links
     from dovecote.driver.handlers import Driver, routes
@@ -81,13 +226,23 @@ def run_driver(args: argparse.Namespace) -> int:
     from dovecote.driver.server import PluginServer
     from dovecote.driver.state import NetworkLocks
 
+    if _served(args.socket):  # before anything touches the host: the driver there keeps it
+        raise StartError("driver", f"another driver is already serving {args.socket} (stop it, or choose --socket)")
     links.set_sysctl_dir(args.sysctl_dir)
-    ovs, locks = Ovs(args.ovsdb), NetworkLocks()
+    try:
+        with _quiet("ovsdbapp"):  # it logs the failure we report, once more and less clearly
+            ovs, locks = Ovs(args.ovsdb), NetworkLocks()
+    except Exception as exc:
+        raise StartError("driver", f"{exc} (is Open vSwitch running? scripts/provision.sh starts it)") from exc
     stack = _host_stack(args, ovs)
     repairer = Repairer(ovs, locks, grace=args.orphan_grace)
     repairer.repair_now()  # after a reboot: addresses and rules back before the first call
     repairer.start()
-    server = PluginServer(args.socket, routes(Driver(ovs, locks, stack)))
+    try:
+        server = PluginServer(args.socket, routes(Driver(ovs, locks, stack)))
+    except Exception as exc:
+        repairer.stop()
+        raise StartError("driver", str(exc)) from exc
     _stop_on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
     log.info("driver serving %s (ovsdb %s)", args.socket, args.ovsdb)
     try:
@@ -95,7 +250,7 @@ def run_driver(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
         repairer.stop()
-    return 0
+    return EXIT_OK
 
 
 def _host_stack(args: argparse.Namespace, ovs: Any) -> Any:
@@ -107,10 +262,11 @@ def _host_stack(args: argparse.Namespace, ovs: Any) -> Any:
 
     if not args.stack_dpid:
         if args.peer:
-            raise SystemExit("dovecote driver: --peer needs --stack-dpid (this host's stack bridge)")
+            raise UsageError("--peer needs --stack-dpid (this host's stack bridge)")
         return None
+    args.host = args.host or socket.gethostname()
     if not contract.valid_host_name(args.host):
-        raise SystemExit(f"dovecote driver: --host {args.host!r} is not a host name (letters, digits, _ . -)")
+        raise UsageError(f"--host {args.host!r} is not a host name (letters, digits, _ . -)")
     try:
         record = contract.StackRecord(
             host=args.host,
@@ -122,20 +278,177 @@ def _host_stack(args: argparse.Namespace, ovs: Any) -> Any:
         config = HostStack(record, tuple(t for t in args.stack_controller.split(",") if t), args.underlay_mtu)
         config.check()
     except ValueError as exc:  # the driver's InvalidOption is a ValueError too
-        raise SystemExit(f"dovecote driver: {exc}") from exc
+        raise UsageError(str(exc)) from exc
     stack = StackBridge(ovs, config)
-    stack.ensure(n.record for n in state.networks(ovs))
+    try:
+        stack.ensure(n.record for n in state.networks(ovs))
+    except Exception as exc:
+        raise StartError("driver", f"the stack bridge: {exc}") from exc
     log.info("host %s: stack dp %s, peers %s", args.host, contract.stack_dp_name(args.host),
              ", ".join(p.host for p in record.peers) or "none yet")  # fmt: skip
     return stack
 
 
+def _served(path: str) -> bool:
+    """Something answers on this Unix socket."""
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Silence a library's logger for a moment (unless debugging, when every line helps)."""
+    quiet = logging.getLogger(logger)
+    level = quiet.level
+    if logging.getLogger().level > logging.DEBUG:
+        quiet.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        quiet.setLevel(level)
+
+
 def _seconds(text: str) -> float:
     """An argparse type: a duration in seconds, 0 or more."""
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value >= 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
     return value
+
+
+def _address(text: str) -> str:
+    """An argparse type: HOST:PORT (HOST may be empty: 127.0.0.1)."""
+    _host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return text
+
+
+class StartError(Exception):
+    """A daemon could not start; the message says which and why."""
+
+    def __init__(self, daemon: str, why: str) -> None:
+        super().__init__(f"cannot start the {daemon}: {why}")
+
+
+# --- the reconciler ------------------------------------------------------------------------------
+
+
+def add_reconciler_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    rec = subcommand(
+        sub,
+        "reconciler",
+        "keep FAUCET's config in step with the containers",
+        "Keep FAUCET's config in step with dovecote's networks and containers: write the dps into\n"
+        f"{generated_path('DIR')} beside the operator's faucet.yaml (in DIR), include it, reload FAUCET\n"
+        "and confirm the reload from FAUCET's metrics. The operator's file is never rewritten.",
+    )
+    rec.add_argument(
+        "--faucet-config",
+        metavar="PATH",
+        help="the operator's faucet.yaml, which FAUCET runs (required; with --faucetconfrpc its name on the "
+        "server, default faucet.yaml)",
+    )
+    who = rec.add_mutually_exclusive_group()
+    who.add_argument("--faucet-pidfile", metavar="PATH", help="file holding FAUCET's pid, for SIGHUP")
+    who.add_argument("--faucet-container", metavar="NAME", help="name of a FAUCET container, for SIGHUP through Docker")
+    rec.add_argument(
+        "--faucet-metrics",
+        default=DEFAULT_FAUCET_METRICS,
+        metavar="URL",
+        help="FAUCET's Prometheus URL, to confirm reloads ('' to skip confirmation)",
+    )
+    rec.add_argument("--ovsdb", default=DEFAULT_OVSDB, metavar="URL", help="Open vSwitch's database")
+    rec.add_argument(
+        "--metrics-addr",
+        type=_address,
+        default=DEFAULT_METRICS_ADDR,
+        metavar="HOST:PORT",
+        help="where to serve the reconciler's own Prometheus metrics",
+    )
+    rec.add_argument(
+        "--driver-name",
+        default=DEFAULT_DRIVER_NAME,
+        metavar="NAME",
+        help="the Docker driver name whose networks to manage",
+    )
+    rec.add_argument(
+        "--status-file",
+        default=DEFAULT_STATUS_FILE,
+        metavar="PATH",
+        help="JSON status rewritten after every pass, for 'dovecote status' and 'doctor' ('' to skip)",
+    )
+    rec.add_argument(
+        "--min-reload-interval",
+        type=_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between FAUCET reloads after a quiet spell; changes in between are batched",
+    )
+    rec.add_argument(
+        "--max-reload-interval",
+        type=_seconds,
+        default=9.0,
+        metavar="SECONDS",
+        help="longest spacing between reloads: while changes keep coming it grows 3x per reload up to this",
+    )
+    rec.add_argument(
+        "--forwarding-recheck",
+        type=_seconds,
+        default=300.0,
+        metavar="SECONDS",
+        help="seconds between checks that FAUCET still forwards each up port (its native-VLAN flow)",
+    )
+    rec.add_argument(
+        "--resync",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds between full passes without hints",
+    )
+    many = rec.add_argument_group("many hosts, one FAUCET (docs/multi-host.md)")
+    many.add_argument(
+        "--host",
+        metavar="NAME",
+        help="this host's name in FAUCET: multi-host mode (with --faucetconfrpc the default is the hostname)",
+    )
+    many.add_argument(
+        "--faucetconfrpc", metavar="HOST:PORT", help="write this host's file through faucetconfrpc (mutual TLS)"
+    )
+    many.add_argument(
+        "--rpc-ca", default="/etc/faucetconfrpc/ca.crt", metavar="PATH", help="CA of the faucetconfrpc server"
+    )
+    many.add_argument(
+        "--rpc-cert", default="/etc/faucetconfrpc/client.crt", metavar="PATH", help="this host's client certificate"
+    )
+    many.add_argument(
+        "--rpc-key", default="/etc/faucetconfrpc/client.key", metavar="PATH", help="this host's client key"
+    )
+    many.add_argument(
+        "--rpc-timeout", type=_seconds, default=10.0, metavar="SECONDS", help="deadline of each faucetconfrpc call"
+    )
+    many.add_argument(
+        "--tree-poll",
+        type=_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds between reads of the other hosts' files",
+    )
+    many.add_argument(
+        "--link-timeout",
+        type=_seconds,
+        default=15.0,
+        metavar="SECONDS",
+        help="seconds a peer has to answer a stack link before this host withdraws its end",
+    )
+    rec.set_defaults(run=run_reconciler, usage_error=rec.error)
 
 
 def run_reconciler(args: argparse.Namespace) -> int:
@@ -159,10 +472,11 @@ def run_reconciler(args: argparse.Namespace) -> int:
 
     remote = bool(args.faucetconfrpc)
     if not args.faucet_config:
-        args.faucet_config = "faucet.yaml" if remote else "/etc/faucet/faucet.yaml"
+        if not remote:
+            args.usage_error("the following arguments are required: --faucet-config (or --faucetconfrpc)")
+        args.faucet_config = "faucet.yaml"
     if not remote and not os.path.exists(args.faucet_config):
-        log.error("FAUCET config %s does not exist", args.faucet_config)
-        return 2
+        raise UsageError(f"--faucet-config {args.faucet_config}: no such file (examples/faucet.yaml is a start)")
     config_dir = os.path.dirname(os.path.realpath(args.faucet_config))
     for name in [] if remote else remove_stale_temp_files(config_dir):
         log.info("removed %s, left by an interrupted reconciler", name)
@@ -227,7 +541,10 @@ def run_reconciler(args: argparse.Namespace) -> int:
     )
     kick_target.append(reconciler)
     host, _, port = args.metrics_addr.rpartition(":")
-    start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry)
+    try:
+        start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry)
+    except OSError as exc:
+        raise StartError("reconciler", f"metrics on {args.metrics_addr}: {exc.strerror or exc}") from exc
     ovsdb.start()
     docker_source.start()
     observer = None if remote else watch_config(args.faucet_config, kick)
@@ -246,7 +563,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
             observer.stop()
         docker_source.stop()
         ovsdb.stop()
-    return 0
+    return EXIT_OK
 
 
 def _multihost(args: argparse.Namespace, ovsdb: Any, faucet_state: Any, local_signal: Any) -> Any:
@@ -260,7 +577,7 @@ def _multihost(args: argparse.Namespace, ovsdb: Any, faucet_state: Any, local_si
 
     host = args.host or socket.gethostname()
     if not contract.valid_host_name(host):
-        raise SystemExit(f"dovecote reconciler: --host {host!r} is not a host name (letters, digits, _ . -)")
+        raise UsageError(f"--host {host!r} is not a host name (letters, digits, _ . -)")
     if args.faucetconfrpc:
         store: Any = RpcStore(args.faucetconfrpc, args.rpc_ca, args.rpc_cert, args.rpc_key, args.rpc_timeout)
         top, reload = args.faucet_config, None
@@ -271,123 +588,82 @@ def _multihost(args: argparse.Namespace, ovsdb: Any, faucet_state: Any, local_si
     return MultiHost(store, host, top, ovsdb.stack_snapshot, faucet_state, handshake, reload)
 
 
+# --- the whole command line ----------------------------------------------------------------------
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="dovecote", description=__doc__)
-    top.add_argument("--log-level", default=os.environ.get("DOVECOTE_LOG_LEVEL", "info"))
-    top.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("DOVECOTE_LOG_FORMAT", "text"))
-    sub = top.add_subparsers(dest="command", required=True)
-
-    drv = sub.add_parser("driver", help="serve the Docker network driver 'ovs'")
-    drv.add_argument(
-        "--socket",
-        default=plugin_socket(DEFAULT_DRIVER_NAME),
-        help="the plugin socket; its file name is the driver name (docker network create -d NAME)",
+    top = argparse.ArgumentParser(
+        prog="dovecote", description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter
     )
-    drv.add_argument("--ovsdb", default=DEFAULT_OVSDB)
-    drv.add_argument(
-        "--sysctl-dir", default="/proc/sys", help="the host's /proc/sys (a writable bind mount inside a container)"
-    )
-    drv.add_argument(
-        "--orphan-grace",
-        type=_seconds,
-        default=60.0,
-        metavar="SECONDS",
-        help="how long a port must look abandoned (container end back in the host and down, or a host "
-        "veth in no bridge) before the driver removes it; a docker run holds it so for milliseconds",
-    )
-    many = drv.add_argument_group("many hosts, one FAUCET (docs/multi-host.md)")
-    many.add_argument("--host", default=socket.gethostname(), help="this host's name in FAUCET (default: hostname)")
-    many.add_argument("--stack-dpid", help="dpid of this host's stack bridge (dp stack@HOST): enables multi-host")
-    many.add_argument("--stack-controller", default="", help="FAUCET's OpenFlow address(es) for the stack bridge")
-    many.add_argument(
-        "--peer",
-        action="append",
-        metavar="HOST=ADDRESS|HOST=nic:IFACE",
-        help="a peer host: VXLAN to its underlay address, or the operator's NIC cabled to it (repeatable)",
-    )
-    many.add_argument(
-        "--stack-priority",
-        type=int,
-        help="FAUCET stack root priority of this host (lowest wins among healthy candidates; 0: never root; "
-        "default: dovecote picks one root, the host whose name sorts first)",
-    )
-    many.add_argument("--underlay-mtu", type=int, default=1500, help="MTU of the network the tunnels cross")
-    many.add_argument("--lldp-interval", type=int, help="FAUCET's LLDP beacon interval on this host's dps (s)")
-    drv.set_defaults(run=run_driver)
-
-    rec = sub.add_parser("reconciler", help="keep FAUCET's config in step with containers")
-    rec.add_argument(
-        "--faucet-config",
-        help="the operator's faucet.yaml (required; with --faucetconfrpc its name on the server, default faucet.yaml)",
-    )
-    who = rec.add_mutually_exclusive_group()
-    who.add_argument("--faucet-pidfile", help="file holding FAUCET's pid, for SIGHUP")
-    who.add_argument("--faucet-container", help="name of a FAUCET container, for SIGHUP through Docker")
-    rec.add_argument(
-        "--faucet-metrics",
-        default=DEFAULT_FAUCET_METRICS,
-        help="FAUCET's Prometheus URL ('' to skip confirmation)",
-    )
-    rec.add_argument("--ovsdb", default=DEFAULT_OVSDB)
-    rec.add_argument("--metrics-addr", default=DEFAULT_METRICS_ADDR)
-    rec.add_argument(
-        "--driver-name", default=DEFAULT_DRIVER_NAME, help="the Docker driver name whose networks to manage"
-    )
-    rec.add_argument(
-        "--status-file",
-        default=DEFAULT_STATUS_FILE,
-        help="JSON status rewritten after every pass, for 'dovecote status' ('' to skip)",
-    )
-    rec.add_argument(
-        "--min-reload-interval",
-        type=float,
-        default=1.0,
-        help="seconds between FAUCET reloads after a quiet spell; changes in between are batched",
-    )
-    rec.add_argument(
-        "--max-reload-interval",
-        type=float,
-        default=9.0,
-        help="longest spacing between reloads: while changes keep coming it grows 3x per reload up to this",
-    )
-    rec.add_argument(
-        "--forwarding-recheck",
-        type=float,
-        default=300.0,
-        help="seconds between checks that FAUCET still forwards each up port (its native-VLAN flow)",
-    )
-    rec.add_argument("--resync", type=float, default=60.0, help="seconds between full passes without hints")
-    many = rec.add_argument_group("many hosts, one FAUCET (docs/multi-host.md)")
-    many.add_argument(
-        "--host", help="this host's name in FAUCET (multi-host mode; default with --faucetconfrpc: hostname)"
-    )
-    many.add_argument("--faucetconfrpc", metavar="HOST:PORT", help="write this host's file through faucetconfrpc")
-    many.add_argument(
-        "--rpc-ca", default="/etc/faucetconfrpc/ca.crt", help="CA certificate of the faucetconfrpc server"
-    )
-    many.add_argument("--rpc-cert", default="/etc/faucetconfrpc/client.crt", help="this host's client certificate")
-    many.add_argument("--rpc-key", default="/etc/faucetconfrpc/client.key", help="this host's client key")
-    many.add_argument("--rpc-timeout", type=_seconds, default=10.0, help="deadline of each faucetconfrpc call (s)")
-    many.add_argument("--tree-poll", type=_seconds, default=2.0, help="seconds between reads of the other hosts' files")
-    many.add_argument(
-        "--link-timeout",
-        type=_seconds,
-        default=15.0,
-        help="seconds a peer has to answer a stack link before this host withdraws its end",
-    )
-    rec.set_defaults(run=run_reconciler)
+    top.add_argument("--version", action="version", version=f"dovecote {dovecote.__version__}")
+    add_global_options(top, top=True)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_driver_parser(sub)
+    add_reconciler_parser(sub)
 
     from dovecote.ops import cleanup, doctor, graph, status  # operator tools: status, graph, cleanup, doctor
 
-    for tool in (status, graph, cleanup, doctor):
+    for tool in (status, graph, doctor, cleanup):
         tool.add_parser(sub)
+    finish_subcommands(sub)
     return top
 
 
+def reference() -> str:
+    """docs/cli.md: every command's --help, as a newcomer's terminal shows it (scripts/cli-reference.sh).
+
+    Rendered 100 columns wide and without the environment's DOVECOTE_LOG_* defaults, so the text
+    depends on the code alone (tests/unit/test_cli.py compares it with the file)."""
+    saved = {k: os.environ.pop(k, None) for k in ("DOVECOTE_LOG_LEVEL", "DOVECOTE_LOG_FORMAT", "COLUMNS")}
+    os.environ["COLUMNS"] = "100"
+    try:
+        top = parser()
+        (sub,) = [a for a in top._actions if isinstance(a, argparse._SubParsersAction)]
+        parts = [
+            "# The dovecote command line\n",
+            "Generated from the help texts by `scripts/cli-reference.sh`; `dovecote --help` and",
+            "`dovecote COMMAND --help` print the same.\n",
+            "## dovecote\n",
+            "```",
+            top.format_help().rstrip(),
+            "```\n",
+        ]
+        for name, cmd in sub.choices.items():
+            parts += [f"## dovecote {name}\n", "```", cmd.format_help().rstrip(), "```\n"]
+        return "\n".join(parts)
+    finally:
+        os.environ.pop("COLUMNS", None)
+        os.environ.update({k: v for k, v in saved.items() if v is not None})
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its message with whitespace folded, or its class name."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    commands = parser()
+    args = commands.parse_args(argv)
+    if args.log_level not in LOG_LEVELS or args.log_format not in LOG_FORMATS:  # from the environment
+        commands.error(f"$DOVECOTE_LOG_LEVEL/$DOVECOTE_LOG_FORMAT: {args.log_level!r}/{args.log_format!r} is not valid")
     setup_logging(args.log_level, args.log_format)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PROBLEMS
+    except Exception as exc:  # noqa: BLE001 - every error ends as one line (a traceback at debug)
+        status = EXIT_USAGE if isinstance(exc, UsageError) else EXIT_PROBLEMS
+        if args.log_level == "debug":
+            log.exception("dovecote %s failed", args.command)
+        elif args.log_format == "json":
+            log.error("%s", one_line(exc))
+        else:
+            print(f"dovecote {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -221,6 +221,19 @@ def faucet_state(
     return PENDING, "not in the generated config yet"
 
 
+def requested_acls(labels: Mapping[str, str], network: str) -> str:
+    """The ACLs a container's ``portacl`` label names on this network ('' when none or malformed)."""
+    from dovecote.reconciler.errors import BadValue
+    from dovecote.reconciler.labels import LABEL_PREFIXES, resolve_for_network
+
+    spec = next((labels[p + "portacl"] for p in LABEL_PREFIXES if p + "portacl" in labels), "")
+    try:
+        names = [a.strip() for a in resolve_for_network(spec, network).split(",") if a.strip()]
+    except BadValue:
+        return ""
+    return ",".join(names)
+
+
 def only_drivers(view: HostView, drivers: Sequence[str]) -> HostView:
     """The view restricted to networks of these Docker drivers."""
     view.networks = [n for n in view.networks if n.driver in drivers]

@@ -127,7 +127,7 @@ def test_execute_prints_progress_and_carries_on_after_a_failure() -> None:
         return "done"
 
     out = io.StringIO()
-    assert execute(actions, do, out) == 1
+    assert execute(actions, do, out) == ["done", "FAILED: device busy", "done"]
     assert out.getvalue().splitlines() == [
         "[1/3] link a ... done",
         "[2/3] link b ... FAILED: device busy",
