@@ -36,7 +36,7 @@ from dovecote import contract
 from dovecote.reconciler.config_store import ConfigStore, StoreError, Tree, included, parse, read_tree
 from dovecote.reconciler.errors import SourceUnavailable
 from dovecote.reconciler.faucet import SignalError
-from dovecote.reconciler.handshake import Handshake
+from dovecote.reconciler.handshake import Handshake, references
 from dovecote.reconciler.operator_config import operator_view
 from dovecote.reconciler.render import dump_yaml
 from dovecote.reconciler.validate import validate_tree
@@ -70,6 +70,37 @@ def with_reverse_ends(peer_text: str, peer: str, me: str) -> str:
         "stack": {"dp": contract.stack_dp_name(me), "port": contract.link_name(peer)},
     }
     return dump_yaml(data)
+
+
+def complete_links(files: Mapping[str, str]) -> dict[str, str]:
+    """The tree as it will be once every link some host has initiated is answered.
+
+    A handshake in progress leaves a link one-sided, and FAUCET refuses the whole tree until it
+    is answered. A candidate is judged on what it changes, so it is validated against the tree
+    with those answers in place -- whoever initiated them (with three hosts, the first initiates
+    to both others at once, and each of those must be able to answer while the other has not yet).
+    """
+    documents = {name: parse(text) for name, text in files.items() if contract.is_host_file(name)}
+    hosts = {}
+    for name, data in documents.items():
+        dps = data.get("dps")
+        if isinstance(dps, dict):
+            hosts[peer_host(name, dps)] = name
+    out = dict(files)
+    for host, name in hosts.items():
+        stack = (documents[name].get("dps") or {}).get(contract.stack_dp_name(host))
+        interfaces = stack.get("interfaces") if isinstance(stack, dict) else None
+        for entry in (interfaces or {}).values():
+            target = entry.get("stack") if isinstance(entry, dict) else None
+            if not isinstance(target, dict) or target.get("port") != contract.link_name(host):
+                continue
+            peer = contract.dp_host(str(target.get("dp", "")))
+            peer_file = hosts.get(peer)
+            if peer_file is None or references((documents[peer_file].get("dps") or {}), peer, host):
+                continue
+            out[peer_file] = with_reverse_ends(out[peer_file], peer, host)
+            documents[peer_file] = parse(out[peer_file])
+    return out
 
 
 @dataclass
@@ -163,18 +194,13 @@ class MultiHost:
 
     # -- Io ------------------------------------------------------------------------------------
     def validate(self, _config_path: str, _operator_text: str, candidate: str) -> str | None:
-        """FAUCET's parser on the whole tree with the candidate as this host's file, and the
-        answers the peers this host initiates a link to will write."""
+        """FAUCET's parser on the whole tree with the candidate as this host's file, every link
+        in progress answered (``complete_links``)."""
         if self._tree is None or self._hosts is None:
             return "the FAUCET tree was not read"
         files = dict(self._tree.texts)
-        for status in self._hosts.links.values():
-            if status.state is contract.LinkState.INITIATED:
-                peer = next((p for p in self._hosts.peers if p.host == status.peer), None)
-                if peer is not None:
-                    files[peer.file] = with_reverse_ends(files[peer.file], peer.host, self.host)
         files[self.own_file] = candidate
-        return validate_tree(files, self.top)
+        return validate_tree(complete_links(files), self.top)
 
     def write(self, path: str, text: str) -> None:
         """Stage this host's file (sent by ``signal``); the operator's file is never written."""

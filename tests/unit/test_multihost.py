@@ -27,8 +27,12 @@ from dovecote.reconciler.world import (
 from tests.unit.fixtures import container, container_port
 
 NET = "1" * 64
-HOSTS = {"hosta": (0xA0, 0xA1, "10.60.0.64/27"), "hostb": (0xB0, 0xB1, "10.60.0.96/27")}
-TOP = "vlans: {}\ninclude-optional: [dovecote_hosta.yaml, dovecote_hostb.yaml]\n"
+HOSTS = {
+    "hosta": (0xA0, 0xA1, "10.60.0.64/27"),
+    "hostb": (0xB0, 0xB1, "10.60.0.96/27"),
+    "hostc": (0xC0, 0xC1, "10.60.0.128/27"),
+}
+TOP = "vlans: {}\ninclude-optional: [dovecote_hosta.yaml, dovecote_hostb.yaml, dovecote_hostc.yaml]\n"
 
 
 def _network_bridge(host: str, mode: str = "flat", gateway_host: str = "", dpid: int | None = None) -> Bridge:
@@ -50,7 +54,7 @@ def _network_bridge(host: str, mode: str = "flat", gateway_host: str = "", dpid:
     return Bridge(record, (container_port("e" + host, 1, NET, link_up=True), patch))
 
 
-def _stack(host: str, peers: tuple[str, ...] = ("hosta", "hostb")) -> StackBridge:
+def _stack(host: str, peers: tuple[str, ...] = tuple(HOSTS)) -> StackBridge:
     stack_dpid, _, _ = HOSTS[host]
     others = tuple(contract.Peer(p, remote_ip="10.214.0.1") for p in peers if p != host)
     ports = [StackPort(contract.stack_patch_names(NET)[1], 1, PortRole.STACK_PATCH, network_id=NET)]
@@ -233,3 +237,21 @@ def test_one_root_candidate_unless_the_operator_chose_them() -> None:
     assert stack_priority(auto, view("hostb", {"hostc": 5})) is None, "the operator gave hostc one"
     assert stack_priority(contract.StackRecord("hostb", 0xB0, priority=7), view("hostb", {})) == 7
     assert stack_priority(contract.StackRecord("hosta", 0xA0, priority=0), view("hosta", {})) is None
+
+
+def test_three_hosts_answer_while_the_others_links_are_still_in_progress() -> None:
+    """hosta initiates to hostb and hostc at once: each must be able to answer before the other has
+    (found on the rig: each refused its answer because of hosta's other one-sided link)."""
+    from dovecote.reconciler.multihost import complete_links
+
+    b0 = render(_plan_host("hostb", peers=()))
+    c0 = render(_plan_host("hostc", peers=()))
+    a1 = render(
+        _plan_host("hosta", (_file(b0), _file(c0)), {"hostb": LinkState.INITIATED, "hostc": LinkState.INITIATED})
+    )
+    b1 = render(_plan_host("hostb", (_file(a1), _file(c0)), {"hosta": LinkState.LINKED, "hostc": LinkState.INITIATED}))
+    files = {"faucet.yaml": TOP, "dovecote_hosta.yaml": a1, "dovecote_hostb.yaml": b1, "dovecote_hostc.yaml": c0}
+    assert validate_tree(files, "faucet.yaml") is not None, "hostc has answered nobody yet"
+    assert validate_tree(complete_links(files), "faucet.yaml") is None
+    c1 = render(_plan_host("hostc", (_file(a1), _file(b1)), {"hosta": LinkState.LINKED, "hostb": LinkState.LINKED}))
+    assert validate_tree(files | {"dovecote_hostc.yaml": c1}, "faucet.yaml") is None
