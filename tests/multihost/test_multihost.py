@@ -197,7 +197,7 @@ def _unloaded(cluster: Cluster, host: str) -> bool:
 
 def test_clashes_with_another_host_are_refused_naming_it(cluster: Cluster, net1: str) -> None:
     a, b = cluster.hosts
-    a_dpid = _dps(cluster, a)["mh1@hosta"]["dp_id"]
+    a_dpid = wait_until(lambda: _dps(cluster, a).get("mh1@hosta", {}).get("dp_id"), timeout=60, what="mh1@hosta")
     cluster.docker(b, "network", "create", "-d", "ovs", "--subnet", "10.63.0.0/24", "--ip-range", "10.63.0.0/26",
                    "-o", f"ovs.bridge.dpid={hex(a_dpid)}", "-o", "ovs.bridge.multihost=true", "clash1")  # fmt: skip
     cluster.docker(b, "network", "create", "-d", "ovs", "--subnet", "10.60.0.0/24", "--ip-range", "10.60.0.64/26",
