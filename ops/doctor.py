@@ -25,6 +25,7 @@ from dovecote import contract
 from dovecote.contract import StatusDocument
 from dovecote.ops import ovsdb, sources
 from dovecote.ops.model import CONFIGURED, REJECTED, BridgeRow, HostView, NetworkView
+from dovecote.ops.plan import rules_without_bridge
 from dovecote.ops.table import faucet_text, port_name
 from dovecote.ops.view import only_drivers
 from dovecote.reconciler.faucet import FaucetState, read_state
@@ -368,7 +369,9 @@ def orphan_checks(view: HostView) -> list[Check]:
                 + ", ".join(f"{n.bridge} (network {n.network_id[:12]}, dpid {n.dpid})" for n in orphans),
                 "remove them: "
                 + "; ".join(f"dovecote cleanup --network {n.network_id}" for n in orphans[:3])
-                + (" ..." if len(orphans) > 3 else ""),
+                + (" ..." if len(orphans) > 3 else "")
+                + " (or all of them: dovecote cleanup --orphans; a running driver removes them too, an "
+                "interrupted create at once, a network Docker deleted after its --network-grace)",
             )
         )
     else:
@@ -383,6 +386,22 @@ def orphan_checks(view: HostView) -> list[Check]:
             )
         )
     return checks
+
+
+def stale_rule_checks(bridges: Sequence[BridgeRow], rules: Sequence[contract.TaggedRule]) -> list[Check]:
+    """dovecote's iptables rules (raw, filter, nat) tagged for a bridge that no longer exists."""
+    left = rules_without_bridge(rules, bridges)
+    if not left:
+        return [Check("rules of gone bridges", True, "every dovecote rule belongs to an existing bridge")]
+    gone = sorted({rule.bridge for rule in left})
+    return [
+        Check(
+            "rules of gone bridges",
+            False,
+            f"{len(left)} iptables rule(s) of {', '.join(gone)}",
+            "dovecote cleanup --orphans (a running driver removes them within 20 s)",
+        )
+    ]
 
 
 def render(checks: Sequence[Check]) -> str:
@@ -595,9 +614,11 @@ def check_networks(args: argparse.Namespace, config: str) -> list[Check]:
         checks += port_checks(ours, passed, waited)
     bridges = {b.name: b for b in ovsdb.read_host(args.ovsdb).bridges}
     mine = [bridges[n.bridge] for n in ours.networks if n.bridge in bridges]
+    rules = sources.read_tagged_rules()
     checks += controller_checks(mine)
-    checks += rule_checks(mine, sources.read_tagged_rules())
+    checks += rule_checks(mine, rules)
     checks += orphan_checks(everything)
+    checks += stale_rule_checks(list(bridges.values()), rules)
     return checks
 
 

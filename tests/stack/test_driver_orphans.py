@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import signal
 import stat
 import threading
@@ -13,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from dovecote import contract
+from dovecote.driver.handlers import Driver
+from dovecote.driver.ovs import Ovs
 from tests.stack.stack import Stack, iptables_rules, run, short_id, wait_until
+from tests.stack.test_ops_tools import dovecote
 
 GATE_SCRIPT = """#!/bin/sh
 # A test's stand-in for iptables: the driver's first call about the bridge with dpid {dpid} waits
@@ -154,3 +159,30 @@ def test_a_network_deleted_while_the_driver_was_down_is_collected(stack: Stack, 
     restart_driver(stack, [*default_driver, "--network-grace", "3", "--docker-interval", "1"])
     wait_until(lambda: traces(bridge, gateway) == [], 60, f"the driver to collect {bridge}")
     use_again(stack, dpid, subnet)
+
+
+def test_doctor_reports_and_cleanup_removes_a_bridge_docker_does_not_know(stack: Stack) -> None:
+    """What a lost DeleteNetwork leaves, made at once: a bridge created for a network Docker never had
+    (the running driver would collect it only after its --network-grace, 60 s)."""
+    network_id, dpid, subnet = secrets.token_hex(32), random.randint(0x3000000, 0x3FFFFFF), free_subnet()
+    gateway = subnet.replace(".0/24", ".1")
+    bridge = contract.bridge_name(network_id)
+    generic = {"ovs.bridge.mode": "nat", "ovs.bridge.dpid": f"{dpid:#x}"}
+    Driver(Ovs()).create_network({"NetworkID": network_id, "Options": {"com.docker.network.generic": generic},
+                                  "IPv4Data": [{"Pool": subnet, "Gateway": f"{gateway}/24"}]})  # fmt: skip
+    try:
+        assert f"dovecote:{bridge}" in iptables_rules("raw")
+        common = ["--driver-name", stack.driver_name, "--faucet-config", str(stack.config),
+                  "--status-file", str(stack.workdir / "status.json")]  # fmt: skip
+        doctor = dovecote("doctor", *common).stdout
+        (line,) = [x for x in doctor.splitlines() if x.startswith("[FAIL] orphaned bridges:")]
+        assert f"{bridge} (network {network_id[:12]}" in line, doctor
+        scoped = ["--orphans", "--network", network_id, "--status-file", "", "--faucet-config", str(stack.config)]
+        listed = dovecote("cleanup", "--dry-run", *scoped)
+        assert f"bridge {bridge}" in listed.stdout and f"dovecote:{bridge}" in listed.stdout, listed.stdout
+        done = dovecote("cleanup", "--yes", *scoped)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert traces(bridge, gateway) == []
+        assert f"{bridge} (network" not in dovecote("doctor", *common).stdout
+    finally:
+        Driver(Ovs()).delete_network({"NetworkID": network_id})
