@@ -212,15 +212,18 @@ def run_driver(args: argparse.Namespace) -> int:
     import functools
 
     from dovecote.driver import docker_api, known, links
+    from dovecote.driver.errors import DriverError
     from dovecote.driver.handlers import Driver, routes
     from dovecote.driver.notify import sd_notify
     from dovecote.driver.ovs import Ovs
     from dovecote.driver.repair import Repairer
-    from dovecote.driver.server import PluginServer
+    from dovecote.driver.server import PluginServer, prepare_socket_path
     from dovecote.driver.state import NetworkLocks
 
-    if _served(args.socket):  # before anything touches the host: the driver there keeps it
-        raise StartError("driver", f"another driver is already serving {args.socket} (stop it, or choose --socket)")
+    try:  # before anything touches the host: a file there, or a driver serving it, keeps the path
+        prepare_socket_path(args.socket)
+    except DriverError as exc:
+        raise StartError("driver", str(exc)) from exc
     links.set_sysctl_dir(args.sysctl_dir)
     try:
         with _quiet("ovsdbapp"):  # it logs the failure we report, once more and less clearly
@@ -258,18 +261,6 @@ def run_driver(args: argparse.Namespace) -> int:
         repairer.stop()
         watcher.stop()
     return EXIT_OK
-
-
-def _served(path: str) -> bool:
-    """Something answers on this Unix socket."""
-    import socket
-
-    with socket.socket(socket.AF_UNIX) as probe:
-        try:
-            probe.connect(path)
-        except OSError:
-            return False
-    return True
 
 
 @contextlib.contextmanager

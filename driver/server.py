@@ -141,6 +141,12 @@ _KINDS = {stat.S_IFREG: "a regular file", stat.S_IFDIR: "a directory", stat.S_IF
           stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}  # fmt: skip
 
 
+def prepare_socket_path(path: str) -> None:
+    """Check the path before anything else starts: a file there that is not a socket, or a driver
+    already serving it, is a :class:`SocketPathError`; a stale socket is removed."""
+    _remove_stale_socket(path)
+
+
 def _remove_stale_socket(path: str) -> None:
     """A leftover socket with no listener costs Docker 15 s of retries per call: remove it.
 
@@ -154,8 +160,8 @@ def _remove_stale_socket(path: str) -> None:
     if not stat.S_ISSOCK(mode):
         kind = _KINDS.get(stat.S_IFMT(mode), "not a socket")
         raise SocketPathError(
-            f"{path} exists and is {kind}, not a socket: the driver will not replace it; "
-            "move it away, or serve another path with --socket"
+            f"{path} exists and is {kind}, not a socket: the driver will not replace it "
+            "(move it away, or choose --socket)"
         )
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -165,6 +171,4 @@ def _remove_stale_socket(path: str) -> None:
         return
     finally:
         probe.close()
-    raise SocketPathError(
-        f"another driver is already serving {path}: stop it first, or serve another path with --socket"
-    )
+    raise SocketPathError(f"another driver is already serving {path} (stop it, or choose --socket)")
