@@ -135,6 +135,7 @@ class Driver:
             self._check_dpid_free(network_id, options.dpid)
             self._check_host_ports_usable(options)
             self.ovs.del_bridge(bridge)  # a leftover of an earlier, interrupted create of this network
+            undo.callback(nat.remove_all, bridge)  # undone last, after the bridge is gone (see l3.remove_bridge)
             undo.callback(self.ovs.del_bridge, bridge)  # also detaches the host ports
             self.ovs.add_bridge(
                 bridge,
@@ -145,7 +146,6 @@ class Driver:
                 options.ovs_local_mac,
             )
             self._attach_host_ports(network_id, bridge, options)
-            undo.callback(nat.remove_all, bridge)
             l3.ensure(record)
             if record.routes:
                 nat.sync_isolation(lambda: state.routing_bridges(self.ovs), self._docker_bridges())

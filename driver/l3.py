@@ -61,7 +61,7 @@ def remove_bridge(ovs: Ovs, bridge: str) -> None:
     the bridge itself (its LOCAL port takes the gateway address, the connected route and the
     route_localnet setting with it). Absent is fine."""
     leftovers = [port.name for port in state.container_ports(ovs, bridge)]
+    ovs.del_bridge(bridge)  # first: an isolation sync reading the bridges after this adds no rule for it
     nat.remove_all(bridge)
-    ovs.del_bridge(bridge)
     for name in leftovers:
         links.delete_link(name)

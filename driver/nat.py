@@ -189,7 +189,8 @@ def isolation_jump(hook: str = contract.HOOK_CHAIN, chain: str = contract.ISOLAT
     )  # fmt: skip
 
 
-_isolation_lock = threading.Lock()
+_isolation_lock = threading.RLock()
+"""Serializes the isolation chain's syncs with removals of a bridge's rules in this process."""
 
 
 def sync_isolation(
@@ -208,11 +209,13 @@ def sync_isolation(
     iptables the chain does not exist yet; it is made the way Docker makes it (an untagged
     ``-j DOCKER-USER`` at the top of FORWARD), and Docker adopts it when it starts.
     """
+    docker_bridges = list(docker_bridges)
     with _isolation_lock:
-        wanted = isolation_rules(routing(), docker_bridges, chain)
         _ensure_chain(chain)
-        changes = len(ensure(wanted))
-        specs = {spec for _, _, spec in wanted}
+        changes = len(ensure(isolation_rules(routing(), docker_bridges, chain)))
+        # Read again: a bridge deleted meanwhile (by another driver process, which this lock does not
+        # stop) must not keep the rules just added for it.
+        specs = {spec for _, _, spec in isolation_rules(routing(), docker_bridges, chain)}
         for rule in _chain_rules(chain):
             if rule.args[2:] not in specs and rule.comment.startswith(contract.RULE_TAG_PREFIX):
                 changes += _run(["-t", "filter", "-D", *rule.args[1:]]).returncode == 0
@@ -311,10 +314,11 @@ def remove_every_rule() -> int:
 
 def _remove_where(match: Callable[[contract.TaggedRule], bool]) -> int:
     removed = 0
-    for table in contract.RULE_TABLES:
-        for rule in tagged_rules(table):
-            if match(rule):
-                removed += _run(["-t", table, "-D", *rule.args[1:]]).returncode == 0
+    with _isolation_lock:  # a sync reading the bridges before this removal must not add them back after it
+        for table in contract.RULE_TABLES:
+            for rule in tagged_rules(table):
+                if match(rule):
+                    removed += _run(["-t", table, "-D", *rule.args[1:]]).returncode == 0
     return removed
 
 

@@ -191,11 +191,13 @@ try:
 except OSError as exc:
     print("refused:", exc.strerror); raise SystemExit
 s.settimeout(10)
-try:
-    s.sendall(b"POST /Plugin.Activate HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 0\\r\\n\\r\\n")
-    reply = s.recv(4096).decode(errors="replace")
+reply = ""
+try:  # HTTP/1.0: the server closes the connection after its answer
+    s.sendall(b"POST /Plugin.Activate HTTP/1.0\\r\\nHost: x\\r\\nContent-Length: 0\\r\\n\\r\\n")
+    while chunk := s.recv(4096):
+        reply += chunk.decode(errors="replace")
 except (BrokenPipeError, ConnectionResetError):
-    reply = ""
+    pass
 print("answered: " + reply.splitlines()[-1] if reply else "closed without an answer")
 """
 
