@@ -35,6 +35,32 @@ def _run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([_iptables(), "-w", "5", *args], capture_output=True, text=True, check=False)
 
 
+def _quoted(arg: str) -> str:
+    """An argument as iptables-restore reads it (it splits on blanks and knows double quotes)."""
+    if arg and not any(c.isspace() or c in "\"'\\" for c in arg):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _apply(table: str, lines: Sequence[Sequence[str]]) -> None:
+    """Rule changes (``-A``/``-D`` argument lists) in one ``iptables-restore --noflush`` transaction:
+    all of them or none, in one process instead of one per rule (the isolation chain grows with the
+    square of the networks). If the transaction fails (a rule to delete went meanwhile), each line
+    is tried on its own and a deletion that finds nothing is fine."""
+    if not lines:
+        return
+    text = f"*{table}\n" + "".join(" ".join(_quoted(a) for a in line) + "\n" for line in lines) + "COMMIT\n"
+    restore = _iptables() + "-restore"  # iptables-restore, -nft-restore or -legacy-restore, as _iptables
+    result = subprocess.run([restore, "-w", "5", "--noflush"], input=text, capture_output=True, text=True,
+                            check=False)  # fmt: skip
+    if result.returncode == 0:
+        return
+    for line in lines:
+        single = _run(["-t", table, *line])
+        if single.returncode != 0 and line[0] != "-D":
+            raise BackendError(f"iptables -t {table} {' '.join(line[:2])} failed: {single.stderr.strip()}")
+
+
 PROTOCOLS = {6: "tcp", 17: "udp", 132: "sctp"}
 PortMapping = contract.PortMapping
 LOOPBACK = "127.0.0.0/8"
@@ -212,13 +238,15 @@ def sync_isolation(
     docker_bridges = list(docker_bridges)
     with _isolation_lock:
         _ensure_chain(chain)
-        changes = len(ensure(isolation_rules(routing(), docker_bridges, chain)))
+        installed = {rule.args[2:] for rule in _chain_rules(chain)}  # as iptables -S prints them: as built
+        added = [spec for _, _, spec in isolation_rules(routing(), docker_bridges, chain) if spec not in installed]
+        _apply("filter", [("-A", chain, *spec) for spec in added])
         # Read again: a bridge deleted meanwhile (by another driver process, which this lock does not
         # stop) must not keep the rules just added for it.
         specs = {spec for _, _, spec in isolation_rules(routing(), docker_bridges, chain)}
-        for rule in _chain_rules(chain):
-            if rule.args[2:] not in specs and rule.comment.startswith(contract.RULE_TAG_PREFIX):
-                changes += _run(["-t", "filter", "-D", *rule.args[1:]]).returncode == 0
+        stale = [rule for rule in _chain_rules(chain) if rule.args[2:] not in specs]  # dovecote's only: tagged
+        _apply("filter", [("-D", *rule.args[1:]) for rule in stale])
+        changes = len(added) + len(stale)
         if not _chain_exists(hook):
             _ensure_chain(hook)
         if _run(["-t", "filter", "-C", "FORWARD", "-j", hook]).returncode != 0:
@@ -236,8 +264,10 @@ def isolation_in_place(
     hook: str = contract.HOOK_CHAIN,
     chain: str = contract.ISOLATION_CHAIN,
 ) -> bool:
-    """Whether the jump and every isolation rule are installed (the repair loop's check)."""
-    return not missing([isolation_jump(hook, chain), *isolation_rules(routing, docker_bridges, chain)])
+    """Whether the jump and every isolation rule are installed (the repair loop's check; one listing)."""
+    installed = {rule.args[2:] for rule in _chain_rules(chain)}
+    wanted = {spec for _, _, spec in isolation_rules(routing, docker_bridges, chain)}
+    return wanted <= installed and not missing([isolation_jump(hook, chain)])
 
 
 def _chain_exists(chain: str) -> bool:
@@ -316,9 +346,9 @@ def _remove_where(match: Callable[[contract.TaggedRule], bool]) -> int:
     removed = 0
     with _isolation_lock:  # a sync reading the bridges before this removal must not add them back after it
         for table in contract.RULE_TABLES:
-            for rule in tagged_rules(table):
-                if match(rule):
-                    removed += _run(["-t", table, "-D", *rule.args[1:]]).returncode == 0
+            doomed = [rule for rule in tagged_rules(table) if match(rule)]
+            _apply(table, [("-D", *rule.args[1:]) for rule in doomed])
+            removed += len(doomed)
     return removed
 
 
