@@ -355,12 +355,23 @@ def port_checks(view: HostView, passed: bool, waited: float) -> list[Check]:
     return checks
 
 
-def orphan_checks(view: HostView) -> list[Check]:
-    """Dovecote bridges whose network Docker does not know, and Docker networks with no bridge."""
+def orphan_checks(view: HostView, stale_rules: Sequence[contract.TaggedRule] = ()) -> list[Check]:
+    """Dovecote bridges whose network Docker does not know, iptables rules of bridges that are gone
+    (``plan.rules_without_bridge``), and Docker networks with no bridge."""
     orphans = [n for n in view.networks if n.bridge and not n.name]
     bridgeless = [n for n in view.networks if n.name and not n.bridge]
     checks = []
-    if orphans:
+    if stale_rules and not orphans:
+        gone = sorted({rule.bridge for rule in stale_rules})
+        checks.append(
+            Check(
+                "orphaned bridges",
+                False,
+                f"{len(stale_rules)} iptables rule(s) of bridge(s) that are gone: {', '.join(gone)}",
+                "dovecote cleanup --orphans (a running driver removes them within 20 s)",
+            )
+        )
+    elif orphans:
         checks.append(
             Check(
                 "orphaned bridges",
@@ -386,22 +397,6 @@ def orphan_checks(view: HostView) -> list[Check]:
             )
         )
     return checks
-
-
-def stale_rule_checks(bridges: Sequence[BridgeRow], rules: Sequence[contract.TaggedRule]) -> list[Check]:
-    """dovecote's iptables rules (raw, filter, nat) tagged for a bridge that no longer exists."""
-    left = rules_without_bridge(rules, bridges)
-    if not left:
-        return [Check("rules of gone bridges", True, "every dovecote rule belongs to an existing bridge")]
-    gone = sorted({rule.bridge for rule in left})
-    return [
-        Check(
-            "rules of gone bridges",
-            False,
-            f"{len(left)} iptables rule(s) of {', '.join(gone)}",
-            "dovecote cleanup --orphans (a running driver removes them within 20 s)",
-        )
-    ]
 
 
 def render(checks: Sequence[Check]) -> str:
@@ -617,8 +612,7 @@ def check_networks(args: argparse.Namespace, config: str) -> list[Check]:
     rules = sources.read_tagged_rules()
     checks += controller_checks(mine)
     checks += rule_checks(mine, rules)
-    checks += orphan_checks(everything)
-    checks += stale_rule_checks(list(bridges.values()), rules)
+    checks += orphan_checks(everything, rules_without_bridge(rules, list(bridges.values())))
     return checks
 
 

@@ -220,13 +220,8 @@ def test_json_verdict() -> None:
     assert document["checks"][1] == {"name": "b", "ok": False, "detail": "broken", "fix": "do x"}
 
 
-def test_stale_rule_checks_name_the_bridges_that_are_gone() -> None:
-    from dovecote.ops.doctor import stale_rule_checks
-
-    live = bridge(NAT)
-    own = TaggedRule("filter", contract.rule_tag(live.name), ("-A", "FORWARD", "-j", "ACCEPT"))
-    jump = TaggedRule("filter", contract.ISOLATION_TAG, ("-A", "DOCKER-USER", "-j", contract.ISOLATION_CHAIN))
-    assert [c.ok for c in stale_rule_checks([live], [own, jump])] == [True]
+def test_rules_of_gone_bridges_are_orphans_too() -> None:
     gone = TaggedRule("raw", "dovecote:dcb" + "7" * 12, ("-A", "PREROUTING", "-j", "DROP"))
-    (check,) = stale_rule_checks([live], [own, gone])
+    (check,) = orphan_checks(HostView([]), [gone])
     assert not check.ok and "dcb777777777777" in check.detail and "dovecote cleanup --orphans" in check.fix
+    assert [c.ok for c in orphan_checks(HostView([]), [])] == [True]
