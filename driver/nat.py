@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -42,6 +43,16 @@ def _quoted(arg: str) -> str:
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _restore_binary() -> str | None:
+    """The iptables-restore of the same backend as :func:`_iptables` (iptables-restore, -nft-restore
+    or -legacy-restore): beside it, else on PATH; None when there is none (rules go one by one)."""
+    iptables = _iptables()
+    beside = iptables + "-restore"
+    if os.access(beside, os.X_OK):
+        return beside
+    return shutil.which(os.path.basename(iptables) + "-restore")
+
+
 def _apply(table: str, lines: Sequence[Sequence[str]]) -> None:
     """Rule changes (``-A``/``-D`` argument lists) in one ``iptables-restore --noflush`` transaction:
     all of them or none, in one process instead of one per rule (the isolation chain grows with the
@@ -50,11 +61,12 @@ def _apply(table: str, lines: Sequence[Sequence[str]]) -> None:
     if not lines:
         return
     text = f"*{table}\n" + "".join(" ".join(_quoted(a) for a in line) + "\n" for line in lines) + "COMMIT\n"
-    restore = _iptables() + "-restore"  # iptables-restore, -nft-restore or -legacy-restore, as _iptables
-    result = subprocess.run([restore, "-w", "5", "--noflush"], input=text, capture_output=True, text=True,
-                            check=False)  # fmt: skip
-    if result.returncode == 0:
-        return
+    restore = _restore_binary()
+    if restore:
+        result = subprocess.run([restore, "-w", "5", "--noflush"], input=text, capture_output=True, text=True,
+                                check=False)  # fmt: skip
+        if result.returncode == 0:
+            return
     for line in lines:
         single = _run(["-t", table, *line])
         if single.returncode != 0 and line[0] != "-D":

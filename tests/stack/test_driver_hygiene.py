@@ -50,13 +50,22 @@ def call(path: str, method: str, body: dict[str, Any]) -> dict[str, Any]:
         connection.close()
 
 
-def host_state() -> tuple[str, str, list[str]]:
-    """What a request could change: OVS bridges and ports, dovecote's rules, dovecote's links."""
-    ovs = run("ovs-vsctl", "--format=json", "--columns=name,external_ids", "list", "Interface").stdout
-    bridges = run("ovs-vsctl", "--format=json", "--columns=name,external_ids", "list", "Bridge").stdout
-    rules = "".join(run("iptables", "-t", t, "-S").stdout for t in ("raw", "filter", "nat"))
-    links = sorted(x.split(":")[1].strip().split("@")[0] for x in run("ip", "-o", "link").stdout.splitlines())
-    return bridges + ovs, "\n".join(sorted(line for line in rules.splitlines() if "dovecote:" in line)), links
+def host_state(*words: str) -> tuple[list[str], list[str], list[str]]:
+    """What a request could change, scoped to what it names (other tests and drivers on this host
+    change the rest meanwhile): OVS bridges and interfaces, iptables rules and links whose names or
+    text hold one of ``words`` (device names, a subnet, a dpid)."""
+    ovs = []
+    for table in ("Bridge", "Interface"):
+        listing = run("ovs-vsctl", "--format=json", "--columns=name,external_ids", "list", table).stdout
+        ovs += [str(row) for row in json.loads(listing)["data"] if any(w in str(row) for w in words)]
+    rules = "".join(run("iptables", "-t", t, "-S").stdout for t in ("raw", "filter", "nat")).splitlines()
+    links = [x.split(":")[1].strip().split("@")[0] for x in run("ip", "-o", "link").stdout.splitlines()]
+    return (
+        sorted(ovs),
+        # not the isolation chain: its rules about a bridge follow the other networks on this host
+        sorted(r for r in rules if any(w in r for w in words) and "DOVECOTE-ISOLATION" not in r),
+        sorted(n for n in links if any(w in n for w in words)),
+    )
 
 
 def docker_id(seed: str) -> str:
@@ -92,10 +101,12 @@ MALFORMED_NETWORKS = [
 def test_a_malformed_create_network_gets_a_clear_error_and_changes_nothing(
     stack: Stack, request_body: dict[str, Any], message: str
 ) -> None:
-    before = host_state()
+    network_id = str(request_body["NetworkID"])
+    words = ("dcb" + network_id[:12], "10.199.250.", "0x7e57d1", network_id[:12])
+    before = host_state(*words)
     reply = call(stack.socket, "CreateNetwork", request_body)
     assert message in reply.get("Err", ""), reply
-    assert host_state() == before
+    assert host_state(*words) == before
 
 
 def test_malformed_endpoint_requests_get_a_clear_error_and_change_nothing(stack: Stack, make: Factory) -> None:
@@ -120,11 +131,12 @@ def test_malformed_endpoint_requests_get_a_clear_error_and_change_nothing(stack:
          "com.docker.network.portmap: Port '80,81' is not a port number"),
         ("Join", {"NetworkID": net.id, "EndpointID": endpoint[:-1] + "X"}, "EndpointID"),
     ]  # fmt: skip
-    before = host_state()
+    words = (net.bridge, net.id[:12], endpoint[:12], fresh[:12], "1913b545ef2e", net.subnet.rsplit(".", 1)[0] + ".")
+    before = host_state(*words)
     for method, body, message in cases:
         reply = call(stack.socket, method, body)
         assert message in reply.get("Err", ""), (method, reply)
-        assert host_state() == before, method
+        assert host_state(*words) == before, method
     wait_until(lambda: c1.pings(net.gateway), 30, "the container to be untouched")
 
 
@@ -137,13 +149,14 @@ def test_an_id_sharing_twelve_digits_never_touches_another_network(stack: Stack,
                    c1.id).stdout.strip()  # fmt: skip
     twin_net, twin_endpoint = net.id[:12] + docker_id("f")[12:], endpoint[:12] + docker_id("f")[12:]
     assert twin_net != net.id and twin_endpoint != endpoint
-    before = host_state()
+    words = (net.bridge, net.id[:12], endpoint[:12], "10.199.250.", "0x7e57d1")
+    before = host_state(*words)
     assert call(stack.socket, "DeleteEndpoint", {"NetworkID": net.id, "EndpointID": twin_endpoint}) == {}
     assert call(stack.socket, "DeleteNetwork", {"NetworkID": twin_net}) == {}
-    assert host_state() == before, "a request for another ID removed something"
+    assert host_state(*words) == before, "a request for another ID removed something"
     taken = call(stack.socket, "CreateNetwork", network_request(twin_net))
     assert f"bridge {net.bridge} already belongs to network {net.name} ({net.id[:12]})" in taken.get("Err", ""), taken
-    assert host_state() == before
+    assert host_state(*words) == before
     wait_until(lambda: c1.pings(net.gateway), 30, "the container to keep its network")
 
 
