@@ -28,6 +28,8 @@ _IFNAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 KICK_SETTLE = 0.3
 """Seconds between a kick and the listing it asks for."""
+MIN_INTERVAL = 0.5
+"""``--docker-interval 0`` would list without pause: never more often than this."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ class Watcher:
     ) -> None:  # fmt: skip
         self.list_networks = list_networks
         self.known = known
-        self.interval = interval
+        self.interval = max(interval, MIN_INTERVAL)
         self._stop = threading.Event()
         self._kicked = threading.Event()
         self._thread: threading.Thread | None = None
