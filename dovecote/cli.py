@@ -187,53 +187,80 @@ def add_driver_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         help="how long a port must look abandoned (container end back in the host and down, or a host "
         "veth in no bridge) before the driver removes it; a docker run holds it so for milliseconds",
     )
+    drv.add_argument(
+        "--network-grace",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long Docker must have stopped listing a network before the driver removes its bridge, "
+        "address, routes and rules (its DeleteNetwork was lost while the driver was down)",
+    )
+    drv.add_argument(
+        "--docker-socket",
+        default="/var/run/docker.sock",
+        metavar="PATH",
+        help="dockerd's API socket; the driver only lists networks there, from its own thread, never while "
+        "answering a call",
+    )
+    drv.add_argument(
+        "--docker-interval", type=_seconds, default=5.0, metavar="SECONDS", help="seconds between those listings"
+    )
     drv.set_defaults(run=run_driver)
 
 
 def run_driver(args: argparse.Namespace) -> int:
-    from dovecote.driver import links
+    import functools
+
+    from dovecote.driver import docker_api, known, links
+    from dovecote.driver.errors import DriverError
     from dovecote.driver.handlers import Driver, routes
+    from dovecote.driver.notify import sd_notify
     from dovecote.driver.ovs import Ovs
     from dovecote.driver.repair import Repairer
-    from dovecote.driver.server import PluginServer
+    from dovecote.driver.server import PluginServer, prepare_socket_path
     from dovecote.driver.state import NetworkLocks
 
-    if _served(args.socket):  # before anything touches the host: the driver there keeps it
-        raise StartError("driver", f"another driver is already serving {args.socket} (stop it, or choose --socket)")
+    try:  # before anything touches the host: a file there, or a driver serving it, keeps the path
+        prepare_socket_path(args.socket)
+    except DriverError as exc:
+        raise StartError("driver", str(exc)) from exc
     links.set_sysctl_dir(args.sysctl_dir)
     try:
         with _quiet("ovsdbapp"):  # it logs the failure we report, once more and less clearly
             ovs, locks = Ovs(args.ovsdb), NetworkLocks()
     except Exception as exc:
         raise StartError("driver", f"{exc} (is Open vSwitch running? scripts/provision.sh starts it)") from exc
-    repairer = Repairer(ovs, locks, grace=args.orphan_grace)
+    docker = known.KnownNetworks()
+
+    def docker_bridges() -> frozenset[str]:
+        return known.docker_bridges(docker.latest(), links.bridge_names())
+
+    # The only caller of Docker's API: its own thread, a timeout, no driver lock held (driver.known).
+    watcher = known.Watcher(
+        functools.partial(docker_api.list_networks, args.docker_socket, timeout=5.0), docker, args.docker_interval
+    )
+    repairer = Repairer(
+        ovs, locks, grace=args.orphan_grace, docker=docker, network_grace=args.network_grace,
+        docker_bridges=docker_bridges,
+    )  # fmt: skip
     repairer.repair_now()  # after a reboot: addresses and rules back before the first call
-    repairer.start()
     try:
-        server = PluginServer(args.socket, routes(Driver(ovs, locks)))
+        server = PluginServer(args.socket, routes(Driver(ovs, locks, docker, docker_bridges, watcher.kick)))
     except Exception as exc:
-        repairer.stop()
         raise StartError("driver", str(exc)) from exc
+    watcher.start()
+    repairer.start()
     _stop_on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
     log.info("driver serving %s (ovsdb %s)", args.socket, args.ovsdb)
+    sd_notify("READY=1")  # Type=notify: systemd starts dockerd only now (systemd/dovecote-driver.service)
     try:
         server.serve_forever()
     finally:
+        sd_notify("STOPPING=1")
         server.server_close()
         repairer.stop()
+        watcher.stop()
     return EXIT_OK
-
-
-def _served(path: str) -> bool:
-    """Something answers on this Unix socket."""
-    import socket
-
-    with socket.socket(socket.AF_UNIX) as probe:
-        try:
-            probe.connect(path)
-        except OSError:
-            return False
-    return True
 
 
 @contextlib.contextmanager

@@ -72,6 +72,13 @@ INTERNAL = "dovecote-internal"
 """``true`` when the network was created with ``--internal``."""
 OPTIONS = "dovecote-options"
 """JSON object: the network's :class:`NetworkSettings`."""
+COMPLETE = "dovecote-complete"
+"""``false`` from the moment CreateNetwork adds the bridge, ``true`` once its last step succeeded. Only a
+complete bridge is a network: an incomplete one whose creator is gone is an orphan (a driver killed
+mid-create). A bridge without the key predates it and counts as complete."""
+CREATOR = "dovecote-creator"
+"""The driver process that created the bridge, as :func:`format_creator` writes it: while the bridge is
+incomplete, it tells a create in progress (creator alive) from an interrupted one."""
 
 # --- Interface.external_ids ------------------------------------------------------------------
 IFACE_ID = "iface-id"
@@ -166,6 +173,20 @@ def is_docker_id(value: str) -> bool:
     return bool(_DOCKER_ID.match(value))
 
 
+def format_creator(boot_id: str, pid_namespace: int, pid: int, start_time: int) -> str:
+    """A process, unambiguously: PIDs are reused, but not within one boot and one PID namespace with
+    the same start time (``/proc/PID/stat`` field 22, in clock ticks since boot)."""
+    return f"{boot_id} {pid_namespace} {pid} {start_time}"
+
+
+def parse_creator(text: str) -> tuple[str, int, int, int] | None:
+    """``(boot_id, pid_namespace, pid, start_time)`` from :func:`format_creator`'s text, or None."""
+    parts = text.split()
+    if len(parts) != 4 or not all(p.isdigit() for p in parts[1:]):
+        return None
+    return parts[0], int(parts[1]), int(parts[2]), int(parts[3])
+
+
 def format_dpid(dpid: int) -> str:
     """FAUCET's notation for a datapath ID."""
     return f"{dpid:#x}"
@@ -179,6 +200,17 @@ def ovs_datapath_id(dpid: int) -> str:
 # --- iptables rules --------------------------------------------------------------------------
 RULE_TAG_PREFIX = "dovecote:"
 """Every iptables rule dovecote adds carries a comment starting with this, and only those."""
+RULE_TABLES = ("raw", "filter", "nat")
+"""The tables dovecote puts rules in: raw (no localhost from a bridge), filter (forwarding and
+isolation), nat (masquerade and published ports). Whoever lists or removes dovecote's rules reads all three."""
+ISOLATION_CHAIN = "DOVECOTE-ISOLATION"
+"""The filter chain holding the isolation rules (containers of a nat/routed network reach no other
+container network's unpublished ports); every rule in it is a tagged DROP."""
+HOOK_CHAIN = "DOCKER-USER"
+"""Where the isolation chain is jumped to from: the chain Docker evaluates before its own FORWARD rules
+and never edits (Docker's documentation reserves it for rules that must come first)."""
+ISOLATION_TAG = RULE_TAG_PREFIX + "isolation"
+"""The comment on the jump into :data:`ISOLATION_CHAIN` (it serves every bridge, not one)."""
 
 
 def rule_tag(bridge: str) -> str:
@@ -292,6 +324,10 @@ class NetworkRecord:
     gateways: tuple[str, ...] = ()
     subnets: tuple[str, ...] = ()
     internal: bool = False
+    complete: bool = True
+    """False while CreateNetwork runs (and for ever, if it was killed): see :data:`COMPLETE`."""
+    creator: str = ""
+    """The process that created the bridge (:func:`format_creator`), "" when not recorded."""
 
     @property
     def mode(self) -> str:
@@ -313,7 +349,7 @@ class NetworkRecord:
 
 def encode_network(record: NetworkRecord) -> dict[str, str]:
     """Bridge ``external_ids`` for a record."""
-    return {
+    ids = {
         CONTRACT: CONTRACT_VERSION,
         NETWORK_ID: record.network_id,
         MODE: record.mode,
@@ -323,7 +359,11 @@ def encode_network(record: NetworkRecord) -> dict[str, str]:
         SUBNETS: json.dumps(list(record.subnets)),
         INTERNAL: "true" if record.internal else "false",
         OPTIONS: json.dumps(record.settings.to_json(), sort_keys=True),
+        COMPLETE: "true" if record.complete else "false",
     }
+    if record.creator:
+        ids[CREATOR] = record.creator
+    return ids
 
 
 def decode_network(name: str, ids: Mapping[str, str]) -> NetworkRecord | None:
@@ -341,6 +381,8 @@ def decode_network(name: str, ids: Mapping[str, str]) -> NetworkRecord | None:
             gateways=tuple(str(g) for g in json.loads(ids.get(GATEWAYS, "[]"))),
             subnets=tuple(str(s) for s in json.loads(ids.get(SUBNETS, "[]"))),
             internal=ids.get(INTERNAL) == "true",
+            complete=ids.get(COMPLETE, "true") != "false",
+            creator=ids.get(CREATOR, ""),
         )
     except (KeyError, ValueError, TypeError, AttributeError):
         return None

@@ -206,6 +206,10 @@ class Ovs:
                 f"tuning controllers of {bridge}",
             )
 
+    def set_bridge_ids(self, name: str, external_ids: Mapping[str, str]) -> None:
+        """Set keys of a bridge's external_ids (merged: the keys not given keep their values)."""
+        self._run([self._api.db_set("Bridge", name, ("external_ids", dict(external_ids)))], f"updating bridge {name}")
+
     def set_interface_ids(self, name: str, external_ids: Mapping[str, str]) -> None:
         """Set keys of an interface's external_ids (the driver's record of the endpoint).
 

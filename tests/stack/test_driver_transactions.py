@@ -86,7 +86,7 @@ def leftovers(ids: dict[str, str], network_too: bool) -> list[str]:
             found.append(f"link {name}")
     if run("ovs-vsctl", "--columns=name", "find", "Interface", f"external_ids:iface-id={ids['ep']}").stdout.strip():
         found.append(f"OVS interface of endpoint {ids['ep'][:12]}")
-    rules = iptables_rules("nat") + iptables_rules("filter")
+    rules = iptables_rules("nat") + iptables_rules("filter") + iptables_rules("raw")
     if f"dovecote:{bridge}:" in rules:
         found.append("endpoint iptables rules")
     if network_too:
@@ -118,6 +118,8 @@ NETWORK_STEPS = [
     (links, "allow_local_routing"),
     (nat, "enable_forwarding"),
     (nat, "ensure"),
+    (nat, "sync_isolation"),
+    ("ovs", "set_bridge_ids"),
 ]
 
 

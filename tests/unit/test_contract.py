@@ -131,3 +131,18 @@ def test_tagged_rules_are_parsed_from_iptables_listings() -> None:
     assert first.comment == contract.rule_tag("dcb1") and first.args[:2] == ("-A", "FORWARD")
     assert second.comment == contract.endpoint_rule_tag("dcb1", "0123456789abcdef")
     assert first.bridge == second.bridge == "dcb1" and second.belongs_to("dcb1") and not second.belongs_to("dcb")
+
+
+def test_a_bridge_is_complete_only_when_marked_and_rows_from_before_the_mark_count_as_complete() -> None:
+    creator = contract.format_creator("b00t", 4026531836, 42, 1234)
+    making = contract.NetworkRecord(NET, "dcb0", contract.NetworkSettings(dpid=1), complete=False, creator=creator)
+    ids = contract.encode_network(making)
+    assert ids[contract.COMPLETE] == "false" and ids[contract.CREATOR] == creator
+    assert contract.decode_network("dcb0", ids) == making
+    done = contract.decode_network("dcb0", {**ids, contract.COMPLETE: "true"})
+    assert done is not None and done.complete
+    legacy = {k: v for k, v in ids.items() if k not in (contract.COMPLETE, contract.CREATOR)}
+    decoded = contract.decode_network("dcb0", legacy)
+    assert decoded is not None and decoded.complete and decoded.creator == ""
+    assert contract.parse_creator(creator) == ("b00t", 4026531836, 42, 1234)
+    assert contract.parse_creator("b00t 1 x 2") is None and contract.parse_creator("") is None
