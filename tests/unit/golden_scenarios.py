@@ -135,11 +135,13 @@ def bad_input(fx: ModuleType) -> tuple[Any, Any, Any]:
 
 
 def unknown_acls(fx: ModuleType) -> tuple[Any, Any, Any]:
-    """When an operator file cannot be read, ACL names are not checked here (FAUCET's parser decides)."""
+    """When an operator file cannot be read, ACL names are still checked: the ACLs it would define
+    are unknown, so a label or option naming one fails closed, and the unread file is reported."""
     ports = (fx.container_port(_ep(1), 1),)
     bridge = fx.bridge(mode="nat", default_acl="theirs", ports=ports)
     docker = fx.docker(fx.container("a", _ep(1), **{"dovesnap.faucet.portacl": "somewhere"}))
-    return (bridge,), docker, fx.operator(acl_names=None)
+    unread = ("/etc/faucet/optional-acls.yaml (No such file or directory)",)
+    return (bridge,), docker, fx.operator(acl_names=ACLS, unread=unread)
 
 
 SCENARIOS: dict[str, Callable[[ModuleType], tuple[Any, Any, Any]]] = {
