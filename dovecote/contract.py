@@ -473,9 +473,7 @@ def decode_port(name: str, ids: Mapping[str, str]) -> PortRecord | None:
                 container_veth=ids.get(PEER, ""),
                 mac=ids.get(ATTACHED_MAC, ""),
                 addresses=tuple(str(a) for a in json.loads(ids.get(ADDRESSES, "[]"))),
-                portmap=tuple(
-                    (str(p[0]), str(p[1]), int(p[2]), int(p[3])) for p in json.loads(ids.get(PORTMAP, "[]"))
-                ),
+                portmap=tuple((str(p[0]), str(p[1]), int(p[2]), int(p[3])) for p in json.loads(ids.get(PORTMAP, "[]"))),
             )
         vlan = ids.get(PORT_VLAN, "")
         return PortRecord(name, ids[NETWORK_ID], role, acl=ids.get(PORT_ACL, ""), vlan=int(vlan) if vlan else None)
@@ -510,6 +508,25 @@ class PortKind(StrEnum):
     """LOCAL with no VLAN: keeps a dp with no other interface in FAUCET's hands."""
 
 
+class ProblemCause(StrEnum):
+    """Why a port or setting was left out (the ``reason`` label of ``dovecote_ports_closed``)."""
+
+    LABEL = "label"
+    """A container label that is not well formed (docs/labels.md)."""
+    UNKNOWN_ACL = "unknown-acl"
+    """A label or option naming an ACL the operator's FAUCET config does not define."""
+    FAUCET_REJECTED = "faucet-rejected"
+    """FAUCET's own parser rejects the port's (or the setting's) entry."""
+    MAC = "mac"
+    """A ``mac_prefix`` that could not be set in the container."""
+    OPTION = "option"
+    """A network option that cannot be used."""
+    COLLISION = "collision"
+    """A dp or VLAN name that another network or the operator already uses."""
+    OPERATOR_CONFIG = "operator-config"
+    """The operator's own FAUCET files: unreadable includes, an invalid config."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """Something the reconciler left out or could not apply, and what to do about it.
@@ -523,9 +540,12 @@ class Problem:
     reason: str
     interface: str = ""
     fix: str = ""
+    cause: str = ""
+    """What kind of problem it is, for metrics and tools: a ``ProblemCause`` value ('' for others)."""
 
     def __str__(self) -> str:
-        return f"network {self.network}: {self.subject}: {self.reason}"
+        where = f"network {self.network}: " if self.network else ""
+        return f"{where}{self.subject}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -571,6 +591,9 @@ class StatusDocument:
     """sha256 of the generated file FAUCET confirmed it runs ('' until confirmed)."""
     rejected: str = ""
     """FAUCET's parser's reason for rejecting the latest candidate ('' when it was accepted)."""
+    error: str = ""
+    """Why the latest pass did not converge when that is a fact about the moment, not the input:
+    an I/O error writing a file, FAUCET not signalled or its reload not confirmed ('' when none)."""
     networks: tuple[NetworkStatus, ...] = ()
     ports: tuple[PortStatus, ...] = ()
     problems: tuple[Problem, ...] = ()
@@ -596,6 +619,7 @@ class StatusDocument:
                 written_hash=str(data.get("written_hash") or ""),
                 loaded_hash=str(data.get("loaded_hash") or ""),
                 rejected=str(data.get("rejected") or ""),
+                error=str(data.get("error") or ""),
                 networks=tuple(NetworkStatus(**n) for n in data.get("networks") or ()),
                 ports=tuple(
                     PortStatus(**{**p, "kind": PortKind(p["kind"]), "acls": tuple(p.get("acls") or ())})
