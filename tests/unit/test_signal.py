@@ -167,6 +167,10 @@ def test_faucets_metrics_address_comes_from_its_environment(tmp_path: Path) -> N
         env={**os.environ, "FAUCET_PROMETHEUS_PORT": "19999", "FAUCET_PROMETHEUS_ADDR": "127.0.0.2"},
     )
     try:
+        deadline = time.monotonic() + 10
+        while b"faucet.faucet" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():  # until it has exec'd
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         pidfile = tmp_path / "faucet.pid"
         pidfile.write_text(str(proc.pid))
         learnt = FaucetMetrics(None, Signaller(str(pidfile)).environ)
@@ -179,30 +183,38 @@ def test_faucets_metrics_address_comes_from_its_environment(tmp_path: Path) -> N
         proc.wait()
 
 
-def test_metrics_that_are_not_faucets_are_no_state() -> None:
+def test_metrics_that_are_not_faucets_are_no_state(tmp_path: Path) -> None:
     """Before: any Prometheus endpoint (say another exporter on 9302) read as FAUCET with 0 reloads,
-    so every reload waited for the full timeout and was signalled again."""
-    import http.server
-    import threading
+    so every reload waited for the full timeout and was signalled again.
+
+    The endpoint is a child process: FAUCET's imports patch threads with eventlet in this process.
+    """
+    import socket
+    import urllib.request
 
     from dovecote.reconciler.faucet import read_state
 
-    class Other(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            body = b"# TYPE node_load1 gauge\nnode_load1 0.5\n"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Other)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    (tmp_path / "metrics").write_text("# TYPE node_load1 gauge\nnode_load1 0.5\n")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(tmp_path), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
     try:
-        assert read_state(f"http://127.0.0.1:{server.server_port}/metrics") is None
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    assert b"node_load1" in response.read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the other exporter did not start"
+                time.sleep(0.05)
+        assert read_state(url) is None
     finally:
-        server.shutdown()
-        server.server_close()
+        server.kill()
+        server.wait()
