@@ -79,6 +79,9 @@ mid-create). A bridge without the key predates it and counts as complete."""
 CREATOR = "dovecote-creator"
 """The driver process that created the bridge, as :func:`format_creator` writes it: while the bridge is
 incomplete, it tells a create in progress (creator alive) from an interrupted one."""
+NEXT_OFPORT = "dovecote-next-ofport"
+"""The number the driver tries first for the bridge's next container port (decimal). Written only
+with the ``add_port`` that uses a number, in the same transaction; never by ``encode_network``."""
 
 # --- Interface.external_ids ------------------------------------------------------------------
 IFACE_ID = "iface-id"
@@ -114,21 +117,41 @@ MAX_OFPORT = 0xFEFF
 """OVS takes ofport_request 1-65279; above are OpenFlow's reserved numbers (LOCAL is 65534 in OVS)."""
 
 
-def lowest_free_ofports(used: Iterable[int], count: int = 1) -> list[int]:
-    """The numbering rule for container ports: the lowest numbers no interface holds or requested.
+def next_ofports(used: Iterable[int], start: int, count: int = 1) -> list[int]:
+    """The numbering rule for container ports: from the bridge's counter on, the numbers no interface holds.
 
-    The driver gives each new container port the first of them; the reconciler's pool
+    The driver gives each new container port the first of them and moves the bridge's counter
+    (``NEXT_OFPORT``) past it in the same OVSDB transaction; the reconciler's pool
     (``preallocate_ports``) configures the next ``count`` ahead of time, so that a new container
-    lands on a port FAUCET already forwards.
+    lands on a port FAUCET already forwards. Numbers go up and wrap after ``MAX_OFPORT`` to 1, still
+    skipping numbers in use, so a freed number is handed out again only after the counter has gone
+    round every other one: a new container never gets a number FAUCET may still have loaded for a
+    container just removed (docs/reconciler.md, "No inheritance").
     """
     taken = set(used)
     found: list[int] = []
-    number = 1
-    while len(found) < count and number <= MAX_OFPORT:
+    number = start if 1 <= start <= MAX_OFPORT else 1
+    for _ in range(MAX_OFPORT):
+        if len(found) == count:
+            break
         if number not in taken:
             found.append(number)
-        number += 1
+        number = number % MAX_OFPORT + 1
     return found
+
+
+def ofport_counter(recorded: int, used: Iterable[int]) -> int:
+    """Where the numbering starts on a bridge: its counter, or (a bridge made before the counter
+    existed) just past the highest number in use, never below it where numbers were just freed."""
+    if 1 <= recorded <= MAX_OFPORT:
+        return recorded
+    highest = max((n for n in used if 1 <= n <= MAX_OFPORT), default=0)
+    return highest % MAX_OFPORT + 1
+
+
+def after_ofport(number: int) -> int:
+    """The counter's value once ``number`` is handed out."""
+    return number % MAX_OFPORT + 1
 
 
 # --- device names ----------------------------------------------------------------------------
@@ -328,6 +351,8 @@ class NetworkRecord:
     """False while CreateNetwork runs (and for ever, if it was killed): see :data:`COMPLETE`."""
     creator: str = ""
     """The process that created the bridge (:func:`format_creator`), "" when not recorded."""
+    next_ofport: int = 0
+    """The bridge's ofport counter (``NEXT_OFPORT``); 0: not recorded (see ``ofport_counter``)."""
 
     @property
     def mode(self) -> str:
@@ -383,9 +408,15 @@ def decode_network(name: str, ids: Mapping[str, str]) -> NetworkRecord | None:
             internal=ids.get(INTERNAL) == "true",
             complete=ids.get(COMPLETE, "true") != "false",
             creator=ids.get(CREATOR, ""),
+            next_ofport=_counter(ids.get(NEXT_OFPORT, "")),
         )
     except (KeyError, ValueError, TypeError, AttributeError):
         return None
+
+
+def _counter(text: str) -> int:
+    """A recorded ofport counter; anything else is "not recorded" (0), never a broken network."""
+    return int(text) if text.isdigit() and 1 <= int(text) <= MAX_OFPORT else 0
 
 
 # --- what the driver records about a port ------------------------------------------------------

@@ -163,18 +163,16 @@ def _pool(dp: DpBuilder) -> None:
     wanted = dp.settings.preallocate_ports
     if not wanted:
         return
-    # A container port Docker does not report yet keeps its pool entry: dropping it and adding it
-    # back a moment later would cost two reloads on the path the pool exists to keep clear.
-    used = set(dp.ports) | {
-        i.ofport for i in dp.network.interfaces if i.ofport > 0 and i.role is not PortRole.CONTAINER
-    }
+    # The driver numbers from the bridge's counter, skipping every number an interface holds.
+    used = set(dp.ports) | {i.ofport for i in dp.network.interfaces if i.ofport > 0}
     try:
         acls = dp.acls(dp.settings.default_acl, "ovs.bridge.default_acl")
     except BadValue as exc:
         dp.problem("ovs.bridge.default_acl", f"{exc}; no preallocated ports", exc.fix, cause=exc.cause)
         return
     by_number = {i.ofport: i.name for i in dp.network.interfaces}
-    for number in contract.lowest_free_ofports(used, wanted):
+    start = contract.ofport_counter(dp.network.record.next_ofport, used)
+    for number in contract.next_ofports(used, start, wanted):
         dp.ports[number] = DesiredPort(number, PortKind.POOL, by_number.get(number, ""), dp.network.record.vlan, acls)
 
 

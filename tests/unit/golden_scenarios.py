@@ -53,7 +53,8 @@ def flat_placeholder(fx: ModuleType) -> tuple[Any, Any, Any]:
 
 
 def pool(fx: ModuleType) -> tuple[Any, Any, Any]:
-    """A pool around a running container and a starting one whose number the pool already covers."""
+    """A pool ahead of the bridge's counter (unrecorded: past the highest number in use), around a
+    running container and a starting one."""
     ports = (fx.container_port(_ep(1), 1), fx.container_port(_ep(2), 2), fx.host_port("eth3", 3))
     bridge = fx.bridge(mode="nat", preallocate_ports=3, default_acl="web", ports=ports)
     docker = fx.docker(fx.container("a", _ep(1)), fx.created("b", **{"dovesnap.faucet.portacl": "web"}))
