@@ -206,7 +206,7 @@ class Applier:
             return reduced, candidate
         started = self.clock.monotonic()
         verdict = self.isolator.isolate(plan, world.operator.digest)
-        self.metrics.validations.inc(verdict.validations + 2)  # the operator's check and the final one
+        self.metrics.validations.inc(verdict.validations)
         seconds = self.clock.monotonic() - started
         if verdict.operator_error:
             reason = f"the operator's FAUCET config is invalid (without dovecote's file): {verdict.operator_error}"

@@ -18,6 +18,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 
@@ -189,14 +190,27 @@ class FaucetMetrics:
     systemd unit names), and falls back to FAUCET's default. Learnt again when FAUCET's pid changes.
     """
 
-    def __init__(self, url: str | None, environ: Callable[[], Mapping[str, str] | None] | None = None) -> None:
+    RELEARN_SECONDS = 5.0
+    """FAUCET's environment is read again at most this often (a unit's costs a ``systemctl show``)."""
+
+    def __init__(
+        self,
+        url: str | None,
+        environ: Callable[[], Mapping[str, str] | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.url = url
         self.environ = environ
+        self.clock = clock
         self._learnt = ""
+        self._learnt_at = float("-inf")
 
     def current_url(self) -> str:
         if self.url:
             return self.url
+        if self._learnt and self.clock() - self._learnt_at < self.RELEARN_SECONDS:
+            return self._learnt
+        self._learnt_at = self.clock()
         env = self.environ() if self.environ is not None else None
         url = metrics_url_from_environ(env) if env is not None else DEFAULT_FAUCET_METRICS
         if url != self._learnt:

@@ -56,6 +56,7 @@ class Verdict:
     rejected: str = ""
     """FAUCET's reason when even the reduced candidate is rejected: write nothing."""
     validations: int = 0
+    """FAUCET parser runs this isolation took."""
 
 
 @dataclass
@@ -79,16 +80,16 @@ class Isolator:
     def isolate(self, plan: Plan, operator_digest: str) -> Verdict:
         """Take a rejected candidate apart (module docstring); remembers the ports it closed."""
         run = _Run(self.validate, self.budget)
-        operator = run.check(None)
+        operator = run.check(None, spend=False)
         if operator:
-            return Verdict(plan, operator_error=operator, validations=run.used)
+            return Verdict(plan, operator_error=operator, validations=run.calls)
         memo: dict[tuple[str, ...], str] = {}
         for dp in plan.dps:
             current = next(d for d in plan.dps if d.name == dp.name)
             plan = _isolate_dp(run, plan, current, operator_digest, memo)
         self.memo = memo
         whole = run.check(render(plan), spend=False)
-        return Verdict(plan, rejected=whole or "", validations=run.used)
+        return Verdict(plan, rejected=whole or "", validations=run.calls)
 
 
 @dataclass
@@ -96,6 +97,9 @@ class _Run:
     validate: Validator
     budget: int
     used: int = 0
+    """Validations counted against the budget."""
+    calls: int = 0
+    """Every validation, the operator's check and the final one included."""
 
     @property
     def exhausted(self) -> bool:
@@ -105,6 +109,7 @@ class _Run:
         """FAUCET's verdict; the operator check and the final one do not count against the budget."""
         if spend:
             self.used += 1
+        self.calls += 1
         return self.validate(text)
 
 
