@@ -126,8 +126,8 @@ class Reconciler:
         if outcome is None:
             return False
         self._settle(outcome, None)
-        if self.publish_status is not None:
-            self.publish_status(self.status_document())
+        if self.publish_status is not None and outcome.wake_reason != "confirm-reload":
+            self.publish_status(self.status_document())  # once it is decided, not at every look
         return True
 
     def _failed(self, exc: Exception, backoff: float) -> None:
