@@ -138,6 +138,8 @@ class Applier:
     _rejected_key: tuple[str, str] = ("", "")
     _last_failure: str = ""
     _warned: set[str] = field(default_factory=set)
+    _metrics_seen: bool = False
+    """FAUCET's metrics have been read since the start (then an unreadable moment is not "unreachable")."""
     _operator_text: str = ""
     """The operator's faucet.yaml of the pass being applied (what the isolator validates with)."""
 
@@ -153,6 +155,8 @@ class Applier:
         """Make FAUCET run the plan, unless the pacer holds the reload back (``last_change``: the last hint)."""
         assert self.isolator is not None
         self._operator_text = world.operator_text
+        if world.faucet is not None:
+            self._metrics_seen = True
         plan = self._set_macs(plan)
         include_text: str | None = None
         include_ok = world.operator.includes_generated
@@ -329,8 +333,11 @@ class Applier:
             return self._checked(Outcome("reload", pending.plan, pending.digest))
         if verdict is not None:
             return self._unconfirmed(verdict[1])
-        if state is None and pending.before is None:
-            # Unreadable before the signal and after it: no confirmation can come. Signalled once.
+        if state is not None:
+            self._metrics_seen = True
+        if state is None and pending.before is None and not self._metrics_seen:
+            # Never readable, before the signal nor after: no confirmation can come. Signalled once.
+            # (Once they were, an unreadable moment is FAUCET busy reloading: polls go on.)
             self.pending = None
             self._confirmation_impossible(
                 "FAUCET's metrics cannot be read (unreachable, or not FAUCET's): reloads are signalled once "
