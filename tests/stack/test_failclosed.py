@@ -166,7 +166,7 @@ def test_a_second_reconciler_on_the_same_directory_refuses_to_start(stack: Stack
     before = sorted(p.name for p in stack.workdir.iterdir())
     second = subprocess.run(
         [sys.executable, "-m", "dovecote.cli", "reconciler", "--faucet-config", str(stack.config),
-         "--metrics-addr", "127.0.0.1:0", "--status-file", "", "--driver-name", stack.driver_name],
+         "--metrics-addr", f"127.0.0.1:{stack.metrics_port}", "--status-file", "", "--driver-name", stack.driver_name],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert second.returncode == 1
