@@ -320,11 +320,15 @@ def add_reconciler_parser(sub: argparse._SubParsersAction) -> None:  # type: ign
     who = rec.add_mutually_exclusive_group()
     who.add_argument("--faucet-pidfile", metavar="PATH", help="file holding FAUCET's pid, for SIGHUP")
     who.add_argument("--faucet-container", metavar="NAME", help="name of a FAUCET container, for SIGHUP through Docker")
+    who.add_argument(
+        "--faucet-unit", metavar="NAME", help="name of FAUCET's systemd unit, for SIGHUP through systemctl kill"
+    )
     rec.add_argument(
         "--faucet-metrics",
-        default=DEFAULT_FAUCET_METRICS,
+        default=None,
         metavar="URL",
-        help="FAUCET's Prometheus URL, to confirm reloads ('' to skip confirmation)",
+        help="FAUCET's Prometheus URL, to confirm reloads ('' to skip confirmation; default: the address in "
+        f"FAUCET's own environment, found through --faucet-pidfile or --faucet-unit, else {DEFAULT_FAUCET_METRICS})",
     )
     rec.add_argument("--ovsdb", default=DEFAULT_OVSDB, metavar="URL", help="Open vSwitch's database")
     rec.add_argument(
@@ -385,7 +389,14 @@ def run_reconciler(args: argparse.Namespace) -> int:
     from dovecote.reconciler.apply import Io
     from dovecote.reconciler.config_source import watch_config
     from dovecote.reconciler.docker_source import DockerSource
-    from dovecote.reconciler.faucet import Signaller, read_state, read_text, remove_stale_temp_files
+    from dovecote.reconciler.faucet import (
+        ConfigDirLocked,
+        FaucetMetrics,
+        Signaller,
+        lock_config_dir,
+        read_text,
+        remove_stale_temp_files,
+    )
     from dovecote.reconciler.links import dump_flows, flap_link
     from dovecote.reconciler.loop import Reconciler
     from dovecote.reconciler.macs import set_container_mac
@@ -399,6 +410,14 @@ def run_reconciler(args: argparse.Namespace) -> int:
     if not os.path.exists(args.faucet_config):
         raise UsageError(f"--faucet-config {args.faucet_config}: no such file (examples/faucet.yaml is a start)")
     config_dir = os.path.dirname(os.path.realpath(args.faucet_config))
+    try:
+        signaller = Signaller(args.faucet_pidfile, args.faucet_container, args.faucet_unit)
+    except ValueError as exc:
+        raise UsageError(f"--faucet-unit: {exc}") from exc
+    try:
+        lock = lock_config_dir(config_dir)  # before anything touches the directory: temp files may be another's
+    except ConfigDirLocked as exc:
+        raise StartError("reconciler", str(exc)) from exc
     for name in remove_stale_temp_files(config_dir):
         log.info("removed %s, left by an interrupted reconciler", name)
     metrics = Metrics()
@@ -410,17 +429,18 @@ def run_reconciler(args: argparse.Namespace) -> int:
 
     ovsdb = OvsdbSource(args.ovsdb, kick)
     docker_source = DockerSource(kick, args.driver_name)
-    faucet_state = functools.partial(read_state, args.faucet_metrics) if args.faucet_metrics else (lambda: None)
+    # --faucet-metrics '' turns confirmation off; none given: the address FAUCET itself uses.
+    faucet_state = FaucetMetrics(args.faucet_metrics, signaller.environ) if args.faucet_metrics != "" else None
     sources = Sources(
         bridges=ovsdb.snapshot,
         docker=docker_source.snapshot,
         operator=functools.partial(read_operator, args.faucet_config),
         generated=functools.partial(read_text, generated_path(config_dir)),
-        faucet=faucet_state,
+        faucet=faucet_state or (lambda: None),
     )
     io = Io(
         validate=validate,
-        signal=Signaller(args.faucet_pidfile, args.faucet_container),
+        signal=signaller,
         faucet_state=faucet_state,
         set_mac=lambda change: set_container_mac(docker_source.pid(change.container_id), change),
         dump_flows=dump_flows,
@@ -447,7 +467,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
     docker_source.start()
     observer = watch_config(args.faucet_config, kick)
     _stop_on_signals(reconciler.stop)
-    log.info("reconciler managing %s (metrics on %s)", args.faucet_config, args.metrics_addr)
+    log.info("reconciler managing %s (metrics on %s, lock %s)", args.faucet_config, args.metrics_addr, lock)
     try:
         reconciler.run_forever()
     finally:

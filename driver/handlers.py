@@ -139,7 +139,7 @@ class Driver:
             undo.callback(self.ovs.del_bridge, bridge)  # also detaches the host ports
             self.ovs.add_bridge(
                 bridge,
-                contract.encode_network(record),
+                {**contract.encode_network(record), contract.NEXT_OFPORT: "1"},  # container ports from 1
                 datapath,
                 contract.ovs_datapath_id(options.dpid),
                 options.controllers,
@@ -250,9 +250,10 @@ class Driver:
             undo.callback(links.delete_link, host)
             links.create_veth(host, peer, record.settings.mtu, mac, network.datapath_type == "netdev")
             used = {n for row in self.ovs.interfaces(record.bridge) for n in (row.ofport, row.ofport_request) if n}
-            ofport = contract.lowest_free_ofports(used)[0]
+            ofport = contract.next_ofports(used, contract.ofport_counter(record.next_ofport, used))[0]
             undo.callback(self.ovs.del_port, host)
-            self.ovs.add_port(record.bridge, host, contract.encode_port(endpoint), ofport)
+            counter = {contract.NEXT_OFPORT: str(contract.after_ofport(ofport))}  # never reuse a number soon
+            self.ovs.add_port(record.bridge, host, contract.encode_port(endpoint), ofport, counter)
             undo.pop_all()
         log.info(
             "port added net=%s ep=%s port=%s ofport=%d mac=%s", short(network_id), short(endpoint_id), host, ofport, mac
