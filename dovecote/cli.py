@@ -188,6 +188,24 @@ def add_driver_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         help="how long a port must look abandoned (container end back in the host and down, or a host "
         "veth in no bridge) before the driver removes it; a docker run holds it so for milliseconds",
     )
+    drv.add_argument(
+        "--network-grace",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long Docker must have stopped listing a network before the driver removes its bridge, "
+        "address, routes and rules (its DeleteNetwork was lost while the driver was down)",
+    )
+    drv.add_argument(
+        "--docker-socket",
+        default="/var/run/docker.sock",
+        metavar="PATH",
+        help="dockerd's API socket; the driver only lists networks there, from its own thread, never while "
+        "answering a call",
+    )
+    drv.add_argument(
+        "--docker-interval", type=_seconds, default=5.0, metavar="SECONDS", help="seconds between those listings"
+    )
     many = drv.add_argument_group("many hosts, one FAUCET (docs/multi-host.md)")
     many.add_argument("--host", metavar="NAME", help="this host's name in FAUCET (default: this machine's hostname)")
     many.add_argument(
@@ -219,15 +237,21 @@ def add_driver_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run_driver(args: argparse.Namespace) -> int:
-    from dovecote.driver import links
+    import functools
+
+    from dovecote.driver import docker_api, known, links
+    from dovecote.driver.errors import DriverError
     from dovecote.driver.handlers import Driver, routes
+    from dovecote.driver.notify import sd_notify
     from dovecote.driver.ovs import Ovs
     from dovecote.driver.repair import Repairer
-    from dovecote.driver.server import PluginServer
+    from dovecote.driver.server import PluginServer, prepare_socket_path
     from dovecote.driver.state import NetworkLocks
 
-    if _served(args.socket):  # before anything touches the host: the driver there keeps it
-        raise StartError("driver", f"another driver is already serving {args.socket} (stop it, or choose --socket)")
+    try:  # before anything touches the host: a file there, or a driver serving it, keeps the path
+        prepare_socket_path(args.socket)
+    except DriverError as exc:
+        raise StartError("driver", str(exc)) from exc
     links.set_sysctl_dir(args.sysctl_dir)
     try:
         with _quiet("ovsdbapp"):  # it logs the failure we report, once more and less clearly
@@ -235,21 +259,36 @@ def run_driver(args: argparse.Namespace) -> int:
     except Exception as exc:
         raise StartError("driver", f"{exc} (is Open vSwitch running? scripts/provision.sh starts it)") from exc
     stack = _host_stack(args, ovs)
-    repairer = Repairer(ovs, locks, grace=args.orphan_grace)
+    docker = known.KnownNetworks()
+
+    def docker_bridges() -> frozenset[str]:
+        return known.docker_bridges(docker.latest(), links.bridge_names())
+
+    # The only caller of Docker's API: its own thread, a timeout, no driver lock held (driver.known).
+    watcher = known.Watcher(
+        functools.partial(docker_api.list_networks, args.docker_socket, timeout=5.0), docker, args.docker_interval
+    )
+    repairer = Repairer(
+        ovs, locks, grace=args.orphan_grace, docker=docker, network_grace=args.network_grace,
+        docker_bridges=docker_bridges,
+    )  # fmt: skip
     repairer.repair_now()  # after a reboot: addresses and rules back before the first call
-    repairer.start()
     try:
-        server = PluginServer(args.socket, routes(Driver(ovs, locks, stack)))
+        server = PluginServer(args.socket, routes(Driver(ovs, locks, docker, docker_bridges, watcher.kick, stack)))
     except Exception as exc:
-        repairer.stop()
         raise StartError("driver", str(exc)) from exc
+    watcher.start()
+    repairer.start()
     _stop_on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
     log.info("driver serving %s (ovsdb %s)", args.socket, args.ovsdb)
+    sd_notify("READY=1")  # Type=notify: systemd starts dockerd only now (systemd/dovecote-driver.service)
     try:
         server.serve_forever()
     finally:
+        sd_notify("STOPPING=1")
         server.server_close()
         repairer.stop()
+        watcher.stop()
     return EXIT_OK
 
 
@@ -287,16 +326,6 @@ def _host_stack(args: argparse.Namespace, ovs: Any) -> Any:
     log.info("host %s: stack dp %s, peers %s", args.host, contract.stack_dp_name(args.host),
              ", ".join(p.host for p in record.peers) or "none yet")  # fmt: skip
     return stack
-
-
-def _served(path: str) -> bool:
-    """Something answers on this Unix socket."""
-    with socket.socket(socket.AF_UNIX) as probe:
-        try:
-            probe.connect(path)
-        except OSError:
-            return False
-    return True
 
 
 @contextlib.contextmanager
@@ -359,11 +388,15 @@ def add_reconciler_parser(sub: argparse._SubParsersAction) -> None:  # type: ign
     who = rec.add_mutually_exclusive_group()
     who.add_argument("--faucet-pidfile", metavar="PATH", help="file holding FAUCET's pid, for SIGHUP")
     who.add_argument("--faucet-container", metavar="NAME", help="name of a FAUCET container, for SIGHUP through Docker")
+    who.add_argument(
+        "--faucet-unit", metavar="NAME", help="name of FAUCET's systemd unit, for SIGHUP through systemctl kill"
+    )
     rec.add_argument(
         "--faucet-metrics",
-        default=DEFAULT_FAUCET_METRICS,
+        default=None,
         metavar="URL",
-        help="FAUCET's Prometheus URL, to confirm reloads ('' to skip confirmation)",
+        help="FAUCET's Prometheus URL, to confirm reloads ('' to skip confirmation; default: the address in "
+        f"FAUCET's own environment, found through --faucet-pidfile or --faucet-unit, else {DEFAULT_FAUCET_METRICS})",
     )
     rec.add_argument("--ovsdb", default=DEFAULT_OVSDB, metavar="URL", help="Open vSwitch's database")
     rec.add_argument(
@@ -459,7 +492,14 @@ def run_reconciler(args: argparse.Namespace) -> int:
     from dovecote.reconciler.apply import Io
     from dovecote.reconciler.config_source import watch_config
     from dovecote.reconciler.docker_source import DockerSource
-    from dovecote.reconciler.faucet import Signaller, read_state, read_text, remove_stale_temp_files
+    from dovecote.reconciler.faucet import (
+        ConfigDirLocked,
+        FaucetMetrics,
+        Signaller,
+        lock_config_dir,
+        read_text,
+        remove_stale_temp_files,
+    )
     from dovecote.reconciler.links import dump_flows, flap_link
     from dovecote.reconciler.loop import Reconciler
     from dovecote.reconciler.macs import set_container_mac
@@ -478,6 +518,16 @@ def run_reconciler(args: argparse.Namespace) -> int:
     if not remote and not os.path.exists(args.faucet_config):
         raise UsageError(f"--faucet-config {args.faucet_config}: no such file (examples/faucet.yaml is a start)")
     config_dir = os.path.dirname(os.path.realpath(args.faucet_config))
+    try:
+        signaller = Signaller(args.faucet_pidfile, args.faucet_container, args.faucet_unit)
+    except ValueError as exc:
+        raise UsageError(f"--faucet-unit: {exc}") from exc
+    lock = "none (FAUCET's files are on another host)"
+    if not remote:
+        try:
+            lock = lock_config_dir(config_dir)  # before anything touches the directory: temp files may be another's
+        except ConfigDirLocked as exc:
+            raise StartError("reconciler", str(exc)) from exc
     for name in [] if remote else remove_stale_temp_files(config_dir):
         log.info("removed %s, left by an interrupted reconciler", name)
     metrics = Metrics()
@@ -489,24 +539,25 @@ def run_reconciler(args: argparse.Namespace) -> int:
 
     ovsdb = OvsdbSource(args.ovsdb, kick)
     docker_source = DockerSource(kick, args.driver_name)
-    faucet_state = functools.partial(read_state, args.faucet_metrics) if args.faucet_metrics else (lambda: None)
+    # --faucet-metrics '' turns confirmation off; none given: the address FAUCET itself uses.
+    faucet_state = FaucetMetrics(args.faucet_metrics, signaller.environ) if args.faucet_metrics != "" else None
     sources = Sources(
         bridges=ovsdb.snapshot,
         docker=docker_source.snapshot,
         operator=functools.partial(read_operator, args.faucet_config),
         generated=functools.partial(read_text, generated_path(config_dir)),
-        faucet=faucet_state,
+        faucet=faucet_state or (lambda: None),
     )
     io = Io(
         validate=validate,
-        signal=Signaller(args.faucet_pidfile, args.faucet_container),
+        signal=signaller,
         faucet_state=faucet_state,
         set_mac=lambda change: set_container_mac(docker_source.pid(change.container_id), change),
         dump_flows=dump_flows,
         flap=flap_link,
     )
     config_path, generated_file = args.faucet_config, None
-    multi = _multihost(args, ovsdb, faucet_state, io.signal) if remote or args.host else None
+    multi = _multihost(args, ovsdb, faucet_state or (lambda: None), io.signal) if remote or args.host else None
     if multi is not None:
         sources = Sources(
             bridges=ovsdb.snapshot,
@@ -519,7 +570,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
         io = Io(
             validate=multi.validate,
             signal=multi.signal,
-            faucet_state=multi.faucet_state,
+            faucet_state=multi.faucet_state if faucet_state is not None else None,
             write=multi.write,
             set_mac=io.set_mac,
             dump_flows=dump_flows,
@@ -554,7 +605,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
             target=multi.poll_forever, args=(kick, args.tree_poll, poller_stop), name="faucet-tree", daemon=True
         ).start()
     _stop_on_signals(reconciler.stop)
-    log.info("reconciler managing %s (metrics on %s)", config_path, args.metrics_addr)
+    log.info("reconciler managing %s (metrics on %s, lock %s)", config_path, args.metrics_addr, lock)
     try:
         reconciler.run_forever()
     finally:

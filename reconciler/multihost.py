@@ -139,7 +139,10 @@ class MultiHost:
         top_text = tree.texts[self.top]
         operator_files = [tree.texts[n] for n in tree.texts if n != self.top and not contract.is_host_file(n)]
         view = operator_view([top_text, *operator_files])
-        return top_text, replace(view, includes_generated=self.own_file in included(parse(top_text)))
+        # The digest stands for everything validation reads: the operator's files and the other hosts'.
+        return top_text, replace(
+            view, includes_generated=self.own_file in included(parse(top_text)), digest=self._seen
+        )
 
     def generated(self) -> str | None:
         """This host's file as FAUCET has it (the text sent, when the store kept that)."""
@@ -193,13 +196,16 @@ class MultiHost:
         )
 
     # -- Io ------------------------------------------------------------------------------------
-    def validate(self, _config_path: str, _operator_text: str, candidate: str) -> str | None:
-        """FAUCET's parser on the whole tree with the candidate as this host's file, every link
-        in progress answered (``complete_links``)."""
+    def validate(self, _config_path: str, _operator_text: str, candidate: str | None) -> str | None:
+        """FAUCET's parser on the whole tree with the candidate as this host's file (None: without
+        this host's file), every link in progress answered (``complete_links``)."""
         if self._tree is None or self._hosts is None:
             return "the FAUCET tree was not read"
         files = dict(self._tree.texts)
-        files[self.own_file] = candidate
+        if candidate is None:
+            files.pop(self.own_file, None)
+        else:
+            files[self.own_file] = candidate
         return validate_tree(complete_links(files), self.top)
 
     def write(self, path: str, text: str) -> None:
