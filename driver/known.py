@@ -131,7 +131,6 @@ class KnownNetworks:
         return describe(network_id, self.latest())
 
 
-
 class Watcher:
     """Lists Docker's networks every ``interval`` seconds on a daemon thread, into ``known``.
 

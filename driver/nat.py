@@ -147,8 +147,23 @@ def publish_rules(bridge: str, endpoint_id: str, container_ip: str, portmap: Seq
             (
                 "filter",
                 "FORWARD",
-                ("-o", bridge, "-p", proto, "-d", container_ip, "--dport", str(port),
-                 "-m", "conntrack", "--ctstate", "DNAT", *comment, "-j", "ACCEPT"),
+                (
+                    "-o",
+                    bridge,
+                    "-p",
+                    proto,
+                    "-d",
+                    container_ip,
+                    "--dport",
+                    str(port),
+                    "-m",
+                    "conntrack",
+                    "--ctstate",
+                    "DNAT",
+                    *comment,
+                    "-j",
+                    "ACCEPT",
+                ),
             )
         )
     return rules
@@ -186,8 +201,19 @@ def bridge_rules(bridge: str, mode: str, subnets: Sequence[str]) -> list[Rule]:
     return rules
 
 
+DOCKER_ISOLATION_CHAIN = "DOCKER-ISOLATION-STAGE-2"
+"""Docker's chain that DROPs what leaves for any of its bridge networks (``-o <bridge> -j DROP`` per
+network, then RETURN). Docker edits it in the same step that makes a bridge network, so jumping to it
+isolates dovecote's networks from a Docker network at once, with no listing of Docker's to wait for.
+Docker flushes it when dockerd starts but never deletes a chain that is jumped to (libnetwork's
+``removeIPChains`` ignores that error and re-uses the chain)."""
+
+
 def isolation_rules(
-    routing: Iterable[tuple[str, str]], docker_bridges: Iterable[str], chain: str = contract.ISOLATION_CHAIN
+    routing: Iterable[tuple[str, str]],
+    docker_bridges: Iterable[str],
+    chain: str = contract.ISOLATION_CHAIN,
+    docker_chain: str | None = None,
 ) -> list[Rule]:
     """The DROPs that keep container networks apart, as Docker keeps its bridge networks apart.
 
@@ -201,6 +227,11 @@ def isolation_rules(
     - nat: nothing new enters B except published ports, from anywhere (only B's own hairpin).
     - routed: the outside world may reach B's containers by address (that is routed mode), Docker's
       networks may not (other dovecote networks are stopped by their own rule above).
+
+    With ``docker_chain`` (Docker's isolation chain, when Docker runs with iptables), B's packets also
+    pass through it: a Docker network made a moment ago is then isolated before any listing of
+    Docker's names its bridge. The listed bridges still get their own DROPs: they cover a dockerd
+    without iptables, and a Docker network made before dovecote's hook could see it.
     """
     ours = sorted(set(routing))
     names = {bridge for bridge, _ in ours}
@@ -210,6 +241,9 @@ def isolation_rules(
         drop = ("-m", "comment", "--comment", contract.rule_tag(bridge), "-j", "DROP")
         for other in sorted(names - {bridge}) + docker:
             rules.append(("filter", chain, ("-i", bridge, "-o", other, *drop)))
+        if docker_chain:
+            rules.append(("filter", chain, ("-i", bridge, "-m", "comment", "--comment", contract.rule_tag(bridge),
+                                            "-j", docker_chain)))  # fmt: skip
         if mode == "nat":
             rules.append(("filter", chain, ("!", "-i", bridge, "-o", bridge, *drop)))
         else:
@@ -250,12 +284,14 @@ def sync_isolation(
     docker_bridges = list(docker_bridges)
     with _isolation_lock:
         _ensure_chain(chain)
+        docker_chain = _docker_chain()
         installed = {rule.args[2:] for rule in _chain_rules(chain)}  # as iptables -S prints them: as built
-        added = [spec for _, _, spec in isolation_rules(routing(), docker_bridges, chain) if spec not in installed]
+        wanted = isolation_rules(routing(), docker_bridges, chain, docker_chain)
+        added = [spec for _, _, spec in wanted if spec not in installed]
         _apply("filter", [("-A", chain, *spec) for spec in added])
         # Read again: a bridge deleted meanwhile (by another driver process, which this lock does not
         # stop) must not keep the rules just added for it.
-        specs = {spec for _, _, spec in isolation_rules(routing(), docker_bridges, chain)}
+        specs = {spec for _, _, spec in isolation_rules(routing(), docker_bridges, chain, docker_chain)}
         stale = [rule for rule in _chain_rules(chain) if rule.args[2:] not in specs]  # dovecote's only: tagged
         _apply("filter", [("-D", *rule.args[1:]) for rule in stale])
         changes = len(added) + len(stale)
@@ -278,8 +314,13 @@ def isolation_in_place(
 ) -> bool:
     """Whether the jump and every isolation rule are installed (the repair loop's check; one listing)."""
     installed = {rule.args[2:] for rule in _chain_rules(chain)}
-    wanted = {spec for _, _, spec in isolation_rules(routing, docker_bridges, chain)}
+    wanted = {spec for _, _, spec in isolation_rules(routing, docker_bridges, chain, _docker_chain())}
     return wanted <= installed and not missing([isolation_jump(hook, chain)])
+
+
+def _docker_chain() -> str | None:
+    """Docker's isolation chain when it exists (dockerd runs with iptables), else None."""
+    return DOCKER_ISOLATION_CHAIN if _chain_exists(DOCKER_ISOLATION_CHAIN) else None
 
 
 def _chain_exists(chain: str) -> bool:

@@ -163,6 +163,13 @@ def test_nat_containers_and_docker_bridge_containers_reach_only_each_others_publ
     a1 = make.container(net_a.name, "-p", f"{25000 + seed}:{PUBLISHED}")
     b1 = make.container(net_b.name, "-p", f"{26000 + seed}:{PUBLISHED}")
     docker_net, docker_gateway = docker_bridge_network(make)
+    # Isolated from the moment Docker made it, not from the driver's next look at Docker's networks:
+    # net_a's packets pass through Docker's own isolation chain, where Docker put the new bridge's DROP.
+    docker_bridge = "br-" + run("docker", "network", "inspect", "-f", "{{.Id}}", docker_net).stdout.strip()[:12]
+    filter_rules = iptables_rules("filter").splitlines()
+    assert f"-A DOCKER-ISOLATION-STAGE-2 -o {docker_bridge} -j DROP" in filter_rules
+    assert any(r.startswith(f"-A DOVECOTE-ISOLATION -i {net_a.bridge} ") and r.endswith("-j DOCKER-ISOLATION-STAGE-2")
+               for r in filter_rules), filter_rules  # fmt: skip
     d1 = make.container(docker_net, "-p", f"{27000 + seed}:{PUBLISHED}")
     for c, net in ((a1, net_a), (b1, net_b)):
         stack.wait_port_loaded(net.dp, ofport(endpoint_port(c, net.name)))

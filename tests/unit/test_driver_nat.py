@@ -107,6 +107,17 @@ def test_isolation_rules_keep_container_networks_apart_as_docker_does() -> None:
     assert nat.isolation_rules(routing, []) == nat.isolation_rules(list(reversed(routing)), [])  # stable order
 
 
+def test_isolation_passes_each_dovecote_bridge_through_dockers_own_isolation_chain_when_it_has_one() -> None:
+    """Docker adds a new bridge network's DROP to its chain as it makes the network: no listing to wait for."""
+    routing = [("dcbnat", "nat"), ("dcbrouted", "routed")]
+    plain = nat.isolation_rules(routing, ["docker0"])
+    with_docker = nat.isolation_rules(routing, ["docker0"], docker_chain=nat.DOCKER_ISOLATION_CHAIN)
+    jumps = [spec for _, _, spec in with_docker if spec[-1] == nat.DOCKER_ISOLATION_CHAIN]
+    assert set(with_docker) - set(plain) == {r for r in with_docker if r[2] in jumps}
+    assert {spec[spec.index("-i") + 1] for spec in jumps} == {"dcbnat", "dcbrouted"}
+    assert all(spec[spec.index("--comment") + 1] == contract.rule_tag(spec[1]) for spec in jumps)
+
+
 def test_the_isolation_jump_skips_replies_and_published_ports() -> None:
     table, chain, spec = nat.isolation_jump()
     assert (table, chain) == ("filter", "DOCKER-USER") and spec[-1] == contract.ISOLATION_CHAIN
