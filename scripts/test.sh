@@ -20,7 +20,7 @@ cd "$HERE"
 "$HERE/scripts/lint-imports.sh"
 # The numbers tests measure (burst reload count, build time, image sizes) and, on a failure, the
 # host's state are printed at the end of each run (tests/conftest.py).
-"$VENV/bin/python" -m pytest -v --ignore=tests/compose "$@" tests
+"$VENV/bin/python" -m pytest -v --ignore=tests/compose --ignore=tests/multihost "$@" tests
 if [ $# -eq 0 ]; then
   # Many hosts on one machine (docs/multi-host.md): the rig builds its images (about 2 min from
   # cold) and runs hosts as privileged containers with their own dockerd and Open vSwitch, so it
