@@ -2,9 +2,9 @@
 
 Opt-in: the rig builds two images (about a minute each when cold) and starts three privileged
 containers, so it runs only with ``DOVECOTE_MULTIHOST=1`` (``scripts/test.sh`` sets it on full
-runs). Once per session; removed afterwards (``DOVECOTE_KEEP_RIG=1`` leaves it up for a look,
-``DOVECOTE_REUSE_RIG=1`` takes one that is up and reinstalls dovecote on it, ``python -m
-tests.multihost.rig down`` removes it).
+runs; in CI, with ``DOVECOTE_CI=1``, leaving it unset fails). Once per session; removed
+afterwards (``DOVECOTE_KEEP_RIG=1`` leaves it up for a look, ``DOVECOTE_REUSE_RIG=1`` takes one
+that is up and reinstalls dovecote on it, ``python -m tests.multihost.rig down`` removes it).
 
 ``cluster`` is the rig with dovecote installed from this checkout and running on both hosts. A
 test that fails leaves the daemons' log tails in the run's summary.
