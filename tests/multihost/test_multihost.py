@@ -216,6 +216,34 @@ def test_clashes_with_another_host_are_refused_naming_it(cluster: Cluster, net1:
         cluster.remove_network("clash2", [b])
 
 
+def test_an_overlapping_ip_range_on_another_host_keeps_the_newer_network_out(cluster: Cluster) -> None:
+    """Each host's Docker hands out addresses from its own --ip-range only: the reconciler reads the
+    range from Docker and refuses to join a part whose range overlaps an older host's, naming it."""
+    a, b = cluster.hosts
+    subnet = "10.64.0.0/24"
+    cluster.create_network("mh3", 4, hosts=[a], subnet=subnet, ranges={a: "10.64.0.64/27"})
+    try:
+        older = cluster.run(a, "ov_a", "mh3")
+        wait_until(lambda: "stack" in json.dumps(_dps(cluster, a).get("mh3@hosta", {}).get("interfaces", {})),
+                   timeout=60, what="mh3@hosta joined")  # fmt: skip
+        cluster.create_network("mh3", 4, hosts=[b], subnet=subnet, ranges={b: "10.64.0.80/28"})
+        newer = cluster.run(b, "ov_b", "mh3")
+        assert newer != older
+
+        def problems() -> list[str]:
+            return [p["reason"] for p in cluster.status(b)["problems"]]
+
+        wait_until(lambda: any("10.64.0.80/28 overlaps 10.64.0.64/27 of hosta's network mh3" in p
+                               for p in problems()), timeout=60, what="the overlap reported")  # fmt: skip
+        interfaces = _dps(cluster, b).get("mh3@hostb", {}).get("interfaces", {})
+        assert not [i for i in interfaces.values() if "stack" in i], f"mh3@hostb must not join: {interfaces}"
+        assert "stack" in json.dumps(_dps(cluster, a)["mh3@hosta"]["interfaces"]), "the older one keeps its part"
+        assert not cluster.ping("ov_b", older, count=2), "the part that did not join is not one L2 with A's"
+    finally:
+        cluster.remove("ov_a", "ov_b")
+        cluster.remove_network("mh3")
+
+
 def test_an_unreachable_faucetconfrpc_is_retried_and_never_blocks_the_driver(
     cluster: Cluster, net1: str, measure: Callable[[str], None]
 ) -> None:
@@ -259,3 +287,10 @@ def test_status_shows_every_hosts_networks_and_the_stack_links(cluster: Cluster,
     document = json.loads(cluster.rig.exec(b, "dovecote", "status", "--json", metrics).stdout)
     assert {h["host"] for h in document["hosts"]} == {a, b}
     assert [link["state"] for link in document["handshake"]] == ["linked"]
+    drawn = cluster.rig.exec(b, "dovecote", "graph", metrics, "-o", "/root/mh-graph")
+    assert "/root/mh-graph.svg" in drawn.stdout, drawn.stdout + drawn.stderr
+    dot = cluster.rig.exec(b, "cat", "/root/mh-graph.dot").stdout
+    assert f"host {a} (dovecote_{a}.yaml)" in dot and f"host {b} (dovecote_{b}.yaml)" in dot, dot
+    assert "stack stack@hosta:link-hostb - stack@hostb:link-hosta (up)" in dot or (
+        "stack stack@hostb:link-hosta - stack@hosta:link-hostb (up)" in dot
+    ), dot
