@@ -48,6 +48,11 @@ def parse_peer(text: str) -> contract.Peer:
     return contract.Peer(host, remote_ip=str(address))
 
 
+def link_port(peer: contract.Peer) -> str:
+    """The stack bridge's port toward ``peer``: the NIC the operator named, else the tunnel's name."""
+    return peer.nic or contract.link_port_name(peer.host)
+
+
 @dataclass(frozen=True)
 class HostStack:
     """This host's part in the stack, as the operator configured the driver."""
@@ -131,12 +136,18 @@ class StackBridge:
                 self._attach(network.network_id, network.bridge)
 
     def _sync_links(self) -> None:
-        wanted = {contract.link_port_name(p.host): p for p in self.config.record.peers}
+        # keyed by the port's real name: a tunnel's dcv-<peer>, or the operator's NIC itself (keyed by
+        # the tunnel name, a NIC link was removed and added again at every ensure, flapping the link)
+        wanted = {link_port(p): p for p in self.config.record.peers}
         for row in self.ovs.interfaces(contract.STACK_BRIDGE):
             if row.external_ids.get(contract.ROLE) != contract.PortRole.STACK_LINK:
                 continue
             peer = wanted.get(row.name)
-            if peer is None or not self._link_matches(row.name, row.type, peer):
+            if (
+                peer is None
+                or row.external_ids.get(contract.LINK_PEER) != peer.host
+                or not self._link_matches(row.name, row.type, peer)
+            ):
                 log.info("stack link %s removed (peer no longer configured, or changed)", row.name)
                 self.ovs.del_port(row.name)
         present = {row.name for row in self.ovs.interfaces(contract.STACK_BRIDGE)}
@@ -152,7 +163,7 @@ class StackBridge:
                 number = self.ovs.add_special_port(
                     contract.STACK_BRIDGE, name, ids, "vxlan", {"remote_ip": peer.remote_ip}
                 )
-            log.info("stack link to %s: port %s (ofport %d)", peer.host, peer.nic or name, number)
+            log.info("stack link to %s: port %s (ofport %d)", peer.host, name, number)
 
     def _link_matches(self, name: str, kind: str, peer: contract.Peer) -> bool:
         if peer.nic:

@@ -67,6 +67,9 @@ class Cluster:
     lldp_interval: int | None = None
     containers: dict[str, str] = field(default_factory=dict)
     """container name -> host."""
+    links: dict[str, dict[str, str]] = field(default_factory=dict)
+    """host -> {peer: what its driver's ``--peer`` says}; a tunnel to the peer's underlay address
+    unless given here (``nic:IFACE`` for a cable)."""
 
     @property
     def hosts(self) -> list[str]:
@@ -131,6 +134,13 @@ class Cluster:
             for daemon in ("reconciler", "driver"):
                 self.restart(host, daemon)
 
+    def rewire(self, host: str) -> None:
+        """Rewrite a host's units from ``links`` and restart its driver (the operator's step when a
+        peer changes: docs/multi-host.md)."""
+        self.rig.exec(host, "sh", "-c", "cat > /etc/dovecote/start && chmod +x /etc/dovecote/start",
+                      stdin=self.start_script(host))  # fmt: skip
+        self.restart(host, "driver")
+
     def restart(self, host: str, daemon: str) -> None:
         self.rig.exec(host, "/etc/dovecote/start", "stop", daemon, check=False, timeout=60)
         self.rig.exec(host, "/etc/dovecote/start", daemon)
@@ -146,7 +156,8 @@ class Cluster:
         ]  # fmt: skip
         for peer in self.rig.spec.hosts:
             if peer.name != host:
-                driver += ["--peer", f"{peer.name}={peer.underlay_ip.split('/')[0]}"]
+                target = self.links.get(host, {}).get(peer.name) or peer.underlay_ip.split("/")[0]
+                driver += ["--peer", f"{peer.name}={target}"]
         if self.lldp_interval:
             driver += ["--lldp-interval", str(self.lldp_interval)]
         reconciler = [

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.multihost.cluster import Cluster
-from tests.multihost.rig import wait_until
+from tests.multihost.rig import run, wait_until
 
 HEAL_BOUND = 60.0
 """Restoring the underlay heals within this (measured 1.6-4 s in phase 1, see docs/multi-host.md)."""
@@ -242,6 +242,52 @@ def test_an_overlapping_ip_range_on_another_host_keeps_the_newer_network_out(clu
     finally:
         cluster.remove("ov_a", "ov_b")
         cluster.remove_network("mh3")
+
+
+def test_hosts_linked_by_a_cable_instead_of_a_tunnel(cluster: Cluster, net1: str) -> None:
+    """``--peer HOST=nic:IFACE``: the stack link is a NIC cabled to the peer (here a veth pair
+    between the two host containers), not a VXLAN tunnel. Traffic crosses it with the underlay cut,
+    and a network created later leaves the NIC's port alone (it was removed and re-added, flapping
+    the link, at every network create)."""
+    a, b = cluster.hosts
+    pids = {h: run("docker", "inspect", "-f", "{{.State.Pid}}", cluster.rig.spec.container(h)).stdout.strip()
+            for h in (a, b)}  # fmt: skip
+    ends = {a: "dcmhcab0", b: "dcmhcab1"}
+    run("ip", "link", "add", ends[a], "type", "veth", "peer", "name", ends[b])
+    try:
+        for host, end in ends.items():
+            run("ip", "link", "set", end, "netns", pids[host])
+            cluster.rig.exec(host, "ip", "link", "set", end, "name", "cable0")
+            cluster.rig.exec(host, "ip", "link", "set", "cable0", "up")
+        cluster.links = {a: {b: "nic:cable0"}, b: {a: "nic:cable0"}}
+        for host in (a, b):
+            cluster.rewire(host)
+        for host in (a, b):
+            ports = cluster.rig.exec(host, "ovs-vsctl", "list-ports", "dcstack").stdout.split()
+            assert "cable0" in ports and not [p for p in ports if p.startswith("dcv-")], ports
+        wait_until(cluster.links_up, timeout=120, what="the stack link over the cable up")
+        cluster.run(a, "cab_a", net1)
+        target = cluster.run(b, "cab_b", net1)
+        cluster.wait_ping("cab_a", target, timeout=90)
+        uuid = cluster.rig.exec(a, "ovs-vsctl", "get", "Interface", "cable0", "_uuid").stdout.strip()
+        cluster.rig.cut(a)
+        try:
+            cluster.wait_ping("cab_a", target, timeout=30)  # the underlay plays no part
+            cluster.create_network("mh4", 5, subnet="10.65.0.0/24")
+            cluster.remove_network("mh4")
+            assert cluster.rig.exec(a, "ovs-vsctl", "get", "Interface", "cable0", "_uuid").stdout.strip() == uuid
+            assert cluster.ping("cab_a", target, count=2)
+        finally:
+            cluster.rig.restore(a)
+    finally:
+        cluster.remove("cab_a", "cab_b")
+        cluster.links = {}
+        for host in (a, b):
+            cluster.rewire(host)
+        for host in ends:
+            cluster.rig.exec(host, "ip", "link", "del", "cable0", check=False)
+        run("ip", "link", "del", ends[a], check=False)
+    wait_until(cluster.links_up, timeout=120, what="the tunnels back up")
 
 
 def test_an_unreachable_faucetconfrpc_is_retried_and_never_blocks_the_driver(

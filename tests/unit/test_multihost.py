@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from dovecote import contract
 from dovecote.contract import LinkState, LinkStatus, PortKind, PortRole
+from dovecote.driver.stack import link_port, parse_peer
 from dovecote.reconciler.handshake import Handshake, references
 from dovecote.reconciler.multihost import peer_host, with_reverse_ends
 from dovecote.reconciler.plan import plan
@@ -255,3 +258,17 @@ def test_three_hosts_answer_while_the_others_links_are_still_in_progress() -> No
     assert validate_tree(complete_links(files), "faucet.yaml") is None
     c1 = render(_plan_host("hostc", (_file(a1), _file(b1)), {"hosta": LinkState.LINKED, "hostb": LinkState.LINKED}))
     assert validate_tree(files | {"dovecote_hostc.yaml": c1}, "faucet.yaml") is None
+
+
+def test_a_peer_is_a_tunnel_address_or_a_nic_and_its_port_is_named_for_what_it_is() -> None:
+    tunnel = parse_peer("hostb=198.51.100.12")
+    cable = parse_peer("hostc=nic:eth2")
+    assert tunnel == contract.Peer("hostb", remote_ip="198.51.100.12")
+    assert cable == contract.Peer("hostc", nic="eth2")
+    # the NIC keeps its own name on the stack bridge; keyed by the tunnel's name instead, the driver
+    # took it for a stale port and removed and re-added it at every multi-host network create
+    assert link_port(cable) == "eth2"
+    assert link_port(tunnel) == contract.link_port_name("hostb") == "dcv-hostb"
+    for bad in ("hostb", "hostb=", "hostb=nic:", "hostb=nic:" + "x" * 16, "hostb=not-an-address", "=1.2.3.4"):
+        with pytest.raises(ValueError, match="--peer"):
+            parse_peer(bad)
