@@ -300,7 +300,7 @@ def main() -> int:
     sections = set(args.sections.split(","))
     info = machine()
     rig = bench_rig(args.hosts)
-    cluster = Cluster(rig, lldp_interval=args.lldp_interval)
+    cluster = Cluster(rig, lldp_interval=args.lldp_interval, orphan_grace=120)
     results: dict[str, Any] = {"machine": info, "hosts": args.hosts}
     try:
         if args.reuse and rig.is_up():
