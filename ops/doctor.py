@@ -616,16 +616,8 @@ def check_networks(args: argparse.Namespace, config: str) -> list[Check]:
     return checks
 
 
-def faucet_config_of(args: argparse.Namespace) -> str:
-    """--faucet-config, else the file the reconciler's status document names, else the default."""
-    if args.faucet_config:
-        return str(args.faucet_config)
-    document = sources.read_status(args.status_file).document if args.status_file else None
-    return document.faucet_config if document is not None else contract.DEFAULT_FAUCET_CONFIG
-
-
 def run_checks(args: argparse.Namespace) -> list[Check]:
-    config = faucet_config_of(args)
+    config = sources.faucet_config_in_use(args.faucet_config, args.status_file)
     steps: list[tuple[str, Callable[[], list[Check]]]] = [
         ("Open vSwitch", lambda: check_ovs(args.ovsdb)),
         ("iptables backend", check_iptables),
