@@ -78,21 +78,36 @@ def run_driver(args: argparse.Namespace) -> int:
     from dovecote.driver.ovs import Ovs
     from dovecote.driver.repair import Repairer
     from dovecote.driver.server import PluginServer
+    from dovecote.driver.shutdown import Shutdown, parse_delays
     from dovecote.driver.state import NetworkLocks
 
     links.set_sysctl_dir(args.sysctl_dir)
     ovs, locks = Ovs(args.ovsdb), NetworkLocks()
+    stopping = Shutdown(delays=parse_delays(os.environ.get("DOVECOTE_TEST_DELAYS", "")))
     repairer = Repairer(ovs, locks, grace=args.orphan_grace)
     repairer.repair_now()  # after a reboot: addresses and rules back before the first call
     repairer.start()
-    server = PluginServer(args.socket, routes(Driver(ovs, locks)))
-    _stop_on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
+    server = PluginServer(args.socket, routes(Driver(ovs, locks, stopping)), stopping)
+
+    def stop() -> None:
+        stopping.begin()  # calls in flight: GRACE s to finish, then they roll back
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    _stop_on_signals(stop)
     log.info("driver serving %s (ovsdb %s)", args.socket, args.ovsdb)
     try:
         server.serve_forever()
     finally:
-        server.server_close()
+        server.server_close()  # no new connections; the socket file goes
         repairer.stop()
+        left = server.drain(stopping.remaining() + 0.3)  # what rolls back needs a moment
+        if left:
+            log.warning(
+                "stopping with %d call(s) stuck in a step; the next create of the same network or endpoint "
+                "removes what they left, and the repair loop collects orphans",
+                left,
+            )
+        log.info("driver stopped")
     return 0
 
 
@@ -106,8 +121,6 @@ def _seconds(text: str) -> float:
 
 def run_reconciler(args: argparse.Namespace) -> int:
     import functools
-
-    from prometheus_client import start_http_server
 
     from dovecote.reconciler.apply import Io
     from dovecote.reconciler.config_source import watch_config
@@ -166,20 +179,69 @@ def run_reconciler(args: argparse.Namespace) -> int:
         forwarding_recheck=args.forwarding_recheck,
     )
     kick_target.append(reconciler)
-    host, _, port = args.metrics_addr.rpartition(":")
-    start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry)
+    metrics_server = _serve_metrics(args.metrics_addr, metrics.registry)
+    if metrics_server is None:
+        return 2
     ovsdb.start()
     docker_source.start()
     observer = watch_config(args.faucet_config, kick)
-    _stop_on_signals(reconciler.stop)
+    stopped = threading.Event()
+
+    def stop() -> None:
+        reconciler.stop()
+        stopped.set()
+
+    _stop_on_signals(stop)
     log.info("reconciler managing %s (metrics on %s)", args.faucet_config, args.metrics_addr)
+    # The loop runs on a worker so that a stop never waits for a pass stuck in a source (a hung
+    # FAUCET's metrics take 10 s to time out): every write is atomic, so leaving one mid-way is safe.
+    worker = threading.Thread(target=reconciler.run_forever, name="reconcile-loop", daemon=True)
+    worker.start()
     try:
-        reconciler.run_forever()
+        while worker.is_alive() and not stopped.wait(1.0):
+            pass
     finally:
+        reconciler.stop()
+        closing = threading.Thread(target=metrics_server.shutdown, daemon=True)
+        closing.start()
+        worker.join(STOP_GRACE)
+        if worker.is_alive():
+            log.warning("stopping in the middle of a pass (what is on disk is whole: the next start picks up)")
         observer.stop()
         docker_source.stop()
         ovsdb.stop()
+        closing.join(0.6)
+        metrics_server.server_close()  # the port is free for a restart at once
+        log.info("reconciler stopped")
     return 0
+
+
+STOP_GRACE = 0.8
+"""Seconds a pass gets to end after SIGTERM before the reconciler exits anyway (within 2 s in all)."""
+
+
+def _serve_metrics(address: str, registry: Any) -> Any:
+    """Prometheus metrics on ``host:port``; None (with the reason logged) when the port stays taken.
+
+    A reconciler that is still exiting holds the port for a moment: a restart retries for a few
+    seconds before it gives up with a message instead of a traceback.
+    """
+    import errno
+    import time
+
+    from prometheus_client import start_http_server
+
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+            return server
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                log.error("cannot serve metrics on %s: %s (is another reconciler running?)", address, exc)
+                return None
+            time.sleep(0.1)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ from dovecote.driver import l3, links, nat, state
 from dovecote.driver.errors import Conflict, InvalidOption, InvalidRequest, NotFound
 from dovecote.driver.options import parse_options
 from dovecote.driver.ovs import Ovs
+from dovecote.driver.shutdown import Shutdown
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,10 @@ def generated_mac(endpoint_id: str) -> str:
 class Driver:
     """The ``ovs`` network driver."""
 
-    def __init__(self, ovs: Ovs, locks: state.NetworkLocks | None = None) -> None:
+    def __init__(self, ovs: Ovs, locks: state.NetworkLocks | None = None, stopping: Shutdown | None = None) -> None:
         self.ovs = ovs
         self._locks = locks or state.NetworkLocks()  # shared with the repair loop
+        self._stopping = stopping or Shutdown()  # a stop mid-call rolls it back (driver.shutdown)
         self._create_lock = threading.Lock()  # dpid uniqueness spans networks
         self._port_lock = threading.Lock()  # host-port uniqueness spans networks
 
@@ -100,9 +102,11 @@ class Driver:
                 options.controllers,
                 options.ovs_local_mac,
             )
+            self._stopping.checkpoint("create_network")
             self._attach_host_ports(network_id, bridge, options)
             undo.callback(nat.remove_all, bridge)
             l3.ensure(record)
+            self._stopping.checkpoint("create_network_done")
             undo.pop_all()
         log.info(
             "network created net=%s bridge=%s dp=%s mode=%s datapath=%s",
@@ -181,7 +185,9 @@ class Driver:
             used = {n for row in self.ovs.interfaces(record.bridge) for n in (row.ofport, row.ofport_request) if n}
             ofport = contract.lowest_free_ofports(used)[0]
             undo.callback(self.ovs.del_port, host)
+            self._stopping.checkpoint("create_endpoint")
             self.ovs.add_port(record.bridge, host, contract.encode_port(endpoint), ofport)
+            self._stopping.checkpoint("create_endpoint_done")
             undo.pop_all()
         log.info(
             "port added net=%s ep=%s port=%s ofport=%d mac=%s", short(network_id), short(endpoint_id), host, ofport, mac

@@ -33,6 +33,35 @@ COUNTS_AS_CHANGE = ("retry-reload", "forwarding-check")
 """Deadlines whose wake-up the pacer sees as a hint, as when they were timers that kicked the loop."""
 
 
+class Stopped(Exception):
+    """The loop was stopped while a pass waited (for FAUCET to confirm a reload): the pass ends there."""
+
+
+class _StoppableClock:
+    """The loop's clock for the applier: a wait inside a pass ends with ``Stopped`` once the loop stops.
+
+    Waits inside a pass are short sleeps in a polling loop (``faucet.wait_for_reload``), so SIGTERM
+    ends a pass within one of them instead of after the whole reload timeout.
+    """
+
+    def __init__(self, clock: Clock, stop: threading.Event) -> None:
+        self._clock = clock
+        self._stop = stop
+
+    def monotonic(self) -> float:
+        return self._clock.monotonic()
+
+    def time(self) -> float:
+        return self._clock.time()
+
+    def sleep(self, seconds: float) -> None:
+        if self._stop.is_set():
+            raise Stopped
+        self._clock.sleep(seconds)
+        if self._stop.is_set():
+            raise Stopped
+
+
 class Reconciler:
     def __init__(
         self,
@@ -59,12 +88,13 @@ class Reconciler:
         self.resync_seconds = resync_seconds
         self.settle_seconds = settle_seconds
         self.pacer = ReloadPacer(min_reload_interval, max(min_reload_interval, max_reload_interval))
+        self._stop = threading.Event()
         self.applier = Applier(
             config_path,
             self.generated_path,
             io,
             self.metrics,
-            self.clock,
+            _StoppableClock(self.clock, self._stop),
             self.pacer,
             reload_timeout,
             retry_seconds,
@@ -73,7 +103,6 @@ class Reconciler:
         self.outcome = Outcome("none", Plan())
         """The latest pass's outcome: its plan (as applied) feeds the status file."""
         self._dirty = threading.Event()
-        self._stop = threading.Event()
         self._last_kick = float("-inf")
         self._held = False  # the last pass held a reload back for the pacer
         self._wake_at = float("-inf")
@@ -110,6 +139,9 @@ class Reconciler:
             try:
                 self.run_pass()
                 backoff = 1.0
+            except Stopped:
+                log.info("stopped during a pass (what it wrote is whole; the next start picks up from there)")
+                return
             except Exception as exc:  # noqa: BLE001 - one failed pass must not end the loop
                 self._failed(exc, backoff)
                 self._stop.wait(backoff)
