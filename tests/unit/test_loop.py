@@ -430,3 +430,27 @@ def test_pacer_reloads_a_lone_change_at_once_and_resets_after_a_burst() -> None:
     pacer.reloaded(1.0)
     assert pacer.interval == 3.0
     assert pacer.delay(2.6, 2.6) == 0.0 and pacer.interval == 1.0
+
+
+def test_a_stop_ends_a_reload_wait_at_once(tmp_path: Path) -> None:
+    """SIGTERM while FAUCET does not confirm: the loop ends within one of the wait's sleeps, not after
+    the whole reload timeout (issue 14: the reconciler lingered for it)."""
+    h = Harness(tmp_path, (bridge(),), docker(), settle_seconds=0)
+    h.reconciler.applier.reload_timeout = 60
+    h.faucet.deaf = True
+    sleeps: list[float] = []
+    original = h.clock.sleep
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        original(seconds)
+        if len(sleeps) == 3:
+            h.reconciler.stop()
+
+    h.clock.sleep = sleep  # type: ignore[method-assign]
+    thread = threading.Thread(target=h.reconciler.run_forever)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert len(sleeps) == 3 and sum(sleeps) < 1  # of the 60 s it would have waited
+    assert not h.sample("dovecote_faucet_reloads_unconfirmed_total")
