@@ -772,5 +772,14 @@ def python() -> str:
 
 
 def pids_of(name: str) -> list[int]:
+    """Live processes of that name (a killed one whose parent has not reaped it yet is not one)."""
     result = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True, check=False)
-    return [int(p) for p in result.stdout.split()]
+    alive = []
+    for pid in result.stdout.split():
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            alive.append(int(pid))
+    return alive

@@ -41,11 +41,15 @@ def host(*args: str, timeout: float = 1800, check: bool = True) -> subprocess.Co
 
 
 def image_tag() -> str:
-    """Tagged by its inputs, so a changed Dockerfile is never served from an old image."""
+    """Tagged by its inputs, so a changed Dockerfile is never served from an old image.
+
+    Not under ``localhost/dovecote/``: tests/stack removes containers of such images as a leftover
+    compose stack, which would take a machine away from under a fault run on the same host.
+    """
     digest = hashlib.sha256(BASE.encode())
     for name in ("Dockerfile", "boot.sh"):
         digest.update((HERE / name).read_bytes())
-    return f"localhost/dovecote/faults-machine:{digest.hexdigest()[:12]}"
+    return f"dovecote-faults-machine:{digest.hexdigest()[:12]}"
 
 
 @dataclass
@@ -94,8 +98,11 @@ class FaultMachine:
         result = host(*argv, check=False, timeout=timeout)
         self.timings["scenarios"] = time.monotonic() - started
         output = result.stdout + result.stderr
-        rows = self.sh(f"cat {RESULTS}", check=False).stdout
-        return (json.loads(rows) if rows.strip() else {}), output
+        rows = self.sh(f"cat {RESULTS}", check=False)
+        if rows.returncode != 0:
+            state = host("docker", "inspect", "-f", "{{json .State}}", self.name, check=False).stdout
+            return {}, f"{output}\n--- no results ({rows.stdout}{rows.stderr}); machine state: {state}"
+        return json.loads(rows.stdout), output
 
     def evidence(self) -> str:
         return host("docker", "logs", "--tail", "50", self.name, check=False).stdout

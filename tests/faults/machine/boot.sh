@@ -5,7 +5,8 @@
 set -u
 mkdir -p /run/openvswitch /var/log/openvswitch
 /usr/share/openvswitch/scripts/ovs-ctl start --system-id=random >/var/log/ovs-ctl.log 2>&1
-nohup dockerd --log-level=warn >>/var/log/dockerd.log 2>&1 </dev/null &
+# in a subshell, so that dockerd's parent is init (tini), which reaps it when the suite kills it
+(nohup dockerd --log-level=warn >>/var/log/dockerd.log 2>&1 </dev/null &)
 for _ in $(seq 1 240); do docker info >/dev/null 2>&1 && break; sleep 0.25; done
 if ! docker image inspect busybox:latest >/dev/null 2>&1; then
   root=$(mktemp -d)
