@@ -74,6 +74,9 @@ dps:
 CONFIG_TMPFS_SIZE = "4m"
 CHURN = int(os.environ.get("DOVECOTE_FAULTS_CHURN") or 50)
 """Containers started in a churn (fewer for a quick look at a scenario while changing it)."""
+ORPHAN_GRACE = 15
+"""The driver's --orphan-grace here (60 s by default): how long an endpoint a killed driver left
+half-made waits for the repair loop, which bounds the time to converge after such a kill."""
 RESTART_DELAY = 2.0
 """Seconds between a kill and the restart, as systemd's RestartSec=2 in systemd/*.service."""
 
@@ -84,11 +87,21 @@ def faults_seed() -> int:
 
 
 # -- the stack ------------------------------------------------------------------------------------
+class DiedAtStart(AssertionError):
+    """A daemon the suite started exited at once; the supervisor records it and starts it again."""
+
+
 @dataclass
 class FaultStack(Stack):
     """The stack of tests/stack, with its config directory on a tmpfs and hooks for faults."""
 
     mounted: bool = False
+    deaths: list[tuple[str, int]] = field(default_factory=list)
+    """Daemons that exited without the suite stopping them (name, return code), restarted by the
+    supervisor RESTART_DELAY s later, as systemd's Restart=always would."""
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    """Held while the suite starts or stops a daemon, so that the supervisor does not take it for a death."""
+    _supervising: threading.Event = field(default_factory=threading.Event)
 
     @property
     def conf(self) -> Path:
@@ -146,6 +159,29 @@ class FaultStack(Stack):
         env = dict(os.environ, PATH=f"{bin_dir}:{os.environ.get('PATH', '')}")
         self.reconciler = Proc(self.reconciler_argv(), self.logdir / "reconciler.log", env)
         self.start_reconciler()
+        self._supervising.set()
+        threading.Thread(target=self._supervise, name="faults-supervisor", daemon=True).start()
+
+    def _supervise(self) -> None:
+        """Restart a daemon that died on its own (a kill the suite sends is not a death)."""
+        while self._supervising.wait(0.2):
+            dead = []
+            with self.lock:
+                for name in ("faucet", "driver", "reconciler"):
+                    proc = self.daemon(name)
+                    if proc.popen is not None and proc.popen.poll() is not None:
+                        self.deaths.append((name, proc.popen.returncode))
+                        proc.popen = None
+                        dead.append(name)
+            if dead:
+                time.sleep(RESTART_DELAY)
+            for name in dead:
+                with self.lock:
+                    if self._supervising.is_set() and self.daemon(name).popen is None:
+                        try:
+                            self.restart(name)
+                        except DiedAtStart:
+                            pass  # the next round records that and tries again
 
     def faucet_env(self) -> dict[str, str]:
         return dict(
@@ -162,16 +198,23 @@ class FaultStack(Stack):
         faucet = str(VENV_BIN / "faucet")
         return [faucet, f"--ryu-ofp-tcp-listen-port={self.of_port}", "--ryu-ofp-listen-host=127.0.0.1"]
 
+    def driver_argv(self) -> list[str]:
+        return [*super().driver_argv(), "--orphan-grace", str(ORPHAN_GRACE)]
+
     def reconciler_argv(self) -> list[str]:
         argv = super().reconciler_argv()
         argv[argv.index("--status-file") + 1] = str(self.status_file)
         return argv
 
     def start_faucet(self) -> None:
-        assert self.faucet is not None
-        self.faucet.start()
-        (self.workdir / "faucet.pid").write_text(str(self.faucet.pid))
-        wait_until(lambda: self.faucet_metrics() is not None, 60, "FAUCET's metrics endpoint")
+        faucet = self.faucet
+        assert faucet is not None
+        faucet.start()
+        (self.workdir / "faucet.pid").write_text(str(faucet.pid))
+        wait_until(lambda: not faucet.alive() or self.faucet_metrics() is not None, 60, "FAUCET's metrics endpoint")
+        if not faucet.alive():
+            code = faucet.popen.returncode if faucet.popen else None
+            raise DiedAtStart(f"FAUCET exited while it started (returncode {code})")
 
     def start_reconciler(self) -> None:
         assert self.reconciler is not None
@@ -185,33 +228,40 @@ class FaultStack(Stack):
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Signal a daemon the stack started (never anything else) and reap it."""
-        proc = self.daemon(name)
-        if proc.popen is not None and proc.popen.poll() is None:
-            proc.popen.send_signal(sig)
-            proc.popen.wait(30)
-        proc.popen = None
+        with self.lock:
+            proc = self.daemon(name)
+            if proc.popen is not None and proc.popen.poll() is None:
+                proc.popen.send_signal(sig)
+                proc.popen.wait(30)
+            proc.popen = None
 
     def stop_timed(self, name: str) -> float:
         """SIGTERM one daemon; returns the seconds until it exited."""
-        proc = self.daemon(name)
-        assert proc.popen is not None and proc.popen.poll() is None, f"{name} is not running"
-        started = time.monotonic()
-        proc.popen.send_signal(signal.SIGTERM)
-        try:
-            proc.popen.wait(60)
-        finally:
-            took = time.monotonic() - started
-            if proc.popen.poll() is None:
-                proc.popen.kill()
-                proc.popen.wait(10)
-            proc.popen = None
+        with self.lock:
+            proc = self.daemon(name)
+            assert proc.popen is not None and proc.popen.poll() is None, f"{name} is not running"
+            started = time.monotonic()
+            proc.popen.send_signal(signal.SIGTERM)
+            try:
+                proc.popen.wait(60)
+            finally:
+                took = time.monotonic() - started
+                if proc.popen.poll() is None:
+                    proc.popen.kill()
+                    proc.popen.wait(10)
+                proc.popen = None
         return took
 
     def restart(self, name: str) -> None:
-        {"faucet": self.start_faucet, "driver": self.start_driver, "reconciler": self.start_reconciler}[name]()
+        with self.lock:
+            {"faucet": self.start_faucet, "driver": self.start_driver, "reconciler": self.start_reconciler}[name]()
 
     def ensure_running(self) -> list[str]:
         """Start whatever a failed scenario left stopped; returns what it started."""
+        with self.lock:
+            return self._ensure_running()
+
+    def _ensure_running(self) -> list[str]:
         started = []
         for name in ("faucet", "driver", "reconciler"):
             proc = self.daemon(name)
@@ -227,6 +277,7 @@ class FaultStack(Stack):
         return started
 
     def stop(self) -> None:
+        self._supervising.clear()
         if self.faucet is not None and self.faucet.popen is not None:
             try:
                 os.kill(self.faucet.pid, signal.SIGCONT)
@@ -244,11 +295,12 @@ class FaultStack(Stack):
             return None
 
     def made(self) -> tuple[set[str], set[str]]:
-        """Every bridge and host veth this stack's driver ever made (its log, across restarts)."""
+        """Every bridge and host veth this stack's driver was ever asked to make: the networks and
+        endpoints of the requests in its debug log, across restarts, whether the call succeeded or not."""
         text = log_text(self.logdir / "driver.log")
-        bridges = set(re.findall(r"network created net=\w+ bridge=(dcb[0-9a-f]{12})", text))
-        ports = set(re.findall(r"port added net=\w+ ep=\w+ port=(dch[0-9a-f]{12})", text))
-        return bridges, ports
+        networks = set(re.findall(r'"NetworkID":\s*"([0-9a-f]{64})"', text))
+        endpoints = set(re.findall(r'"EndpointID":\s*"([0-9a-f]{64})"', text))
+        return {contract.bridge_name(n) for n in networks}, {contract.host_veth_name(e) for e in endpoints}
 
 
 # -- (c) every version of the config is loadable ------------------------------------------------
@@ -482,6 +534,7 @@ class Scenario:
     healed_at: float | None = None
     notes: list[str] = field(default_factory=list)
     _timers: list[threading.Timer] = field(default_factory=list)
+    _errors: list[Exception] = field(default_factory=list)
 
     # -- making things ----------------------------------------------------------------------------
     def network(self, mode: str = "nat") -> Network:
@@ -557,9 +610,17 @@ class Scenario:
     def kill_and_restart(self, name: str, delay: float = RESTART_DELAY) -> Callable[[], None]:
         """A fault: kill -9 one of the stack's daemons, restarted ``delay`` s later (as systemd would)."""
 
+        def restart() -> None:
+            try:
+                self.stack.restart(name)
+            except DiedAtStart:
+                pass  # the supervisor saw it die and starts it again
+            except Exception as exc:  # noqa: BLE001 - heal() raises it in the test's thread
+                self._errors.append(exc)
+
         def fault() -> None:
             self.stack.kill(name)
-            timer = threading.Timer(delay, self.stack.restart, (name,))
+            timer = threading.Timer(delay, restart)
             timer.start()
             self._timers.append(timer)
 
@@ -571,6 +632,8 @@ class Scenario:
         again, removed ones removed again. The clock for time-to-converge starts here."""
         for timer in self._timers:
             timer.join()
+        if self._errors:
+            raise self._errors[0]
         self.healed_at = self.healed_at or time.monotonic()
 
         def all_running() -> bool:
