@@ -1,11 +1,16 @@
-"""``dovecote driver|reconciler|status|graph|cleanup|doctor``: argv and environment in, the work done.
+"""Reads argv and the environment, configures logging, picks the adapters and runs one command.
 
-The composition root: the only module that reads argv, configures logging and picks the adapters.
+The only module that does so. Each command adds its own subparser (``add_*_parser`` here for the
+daemons, ``add_parser`` in each ``dovecote.ops`` module for the tools); this module adds what every
+command shares: the global options (accepted before or after the command), help texts that show
+defaults, and one error convention: a one-line message on stderr and a documented exit status
+(``EXIT_OK``, ``EXIT_PROBLEMS``, ``EXIT_USAGE``), with a traceback only at ``--log-level debug``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import logging.config
@@ -13,9 +18,10 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import dovecote
 from dovecote.contract import (
     DEFAULT_DRIVER_NAME,
     DEFAULT_FAUCET_METRICS,
@@ -25,8 +31,85 @@ from dovecote.contract import (
     generated_path,
     plugin_socket,
 )
+from dovecote.ops.errors import UsageError
 
 log = logging.getLogger("dovecote")
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+"""0: done, nothing wrong. 1: problems found (a failed check, an error, an object not removed).
+2: usage (a bad option or value; argparse exits with it too)."""
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
+
+DESCRIPTION = """\
+Docker networks on Open vSwitch, every container a port the FAUCET SDN controller governs.
+
+The daemons: 'driver' (the Docker network driver) and 'reconciler' (writes FAUCET's config for
+dovecote's networks). The operator tools: 'status', 'graph', 'doctor' and 'cleanup'.
+'dovecote COMMAND --help' describes each."""
+
+EPILOG = """\
+exit status: 0 ok, 1 problems found (a failed check, an error), 2 usage (a bad option or value).
+Options --log-level and --log-format go before or after the command."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written, and every option's default after its help (unless the help says it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        shown = default not in (None, False, argparse.SUPPRESS, []) and not isinstance(default, bool)
+        if shown and "%(default)" not in text and "default:" not in text and action.option_strings:
+            text += " (default: %(default)s)" if default != "" else " (default: '')"
+        return text
+
+
+def _env_default(value: str, variable: str) -> str:
+    if variable in os.environ:
+        return f"(default: {value}, from ${variable})"
+    return f"(default: {value}; ${variable} sets another)"
+
+
+def add_global_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """--log-level and --log-format; on a subcommand they default to SUPPRESS so the top's value stays."""
+    env_level = os.environ.get("DOVECOTE_LOG_LEVEL", "info").lower()
+    env_format = os.environ.get("DOVECOTE_LOG_FORMAT", "text").lower()
+    group = parser.add_argument_group("logging (before or after the command)")
+    group.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        default=env_level if top else argparse.SUPPRESS,
+        help="how much to log on stderr; debug also shows the traceback of an error "
+        + _env_default(env_level, "DOVECOTE_LOG_LEVEL"),
+    )
+    group.add_argument(
+        "--log-format",
+        type=str.lower,
+        choices=LOG_FORMATS,
+        default=env_format if top else argparse.SUPPRESS,
+        help="text lines, or one JSON object per line " + _env_default(env_format, "DOVECOTE_LOG_FORMAT"),
+    )
+
+
+def subcommand(sub: argparse._SubParsersAction, name: str, summary: str, description: str) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """A daemon's subparser (the tools in dovecote.ops add their own: ``finish_subcommands`` dresses all)."""
+    return sub.add_parser(name, help=summary, description=description)
+
+
+def finish_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """What every subcommand shares, whoever added it: the formatter, the epilog, the global options,
+    and a description (its one-line summary when it has none)."""
+    summaries = {action.dest: action.help for action in sub._choices_actions}
+    for name, cmd in sub.choices.items():
+        cmd.formatter_class = HelpFormatter
+        cmd.epilog = cmd.epilog or EPILOG
+        if not cmd.description and summaries.get(name):
+            summary = str(summaries[name])
+            cmd.description = summary[:1].upper() + summary[1:] + "."
+        add_global_options(cmd, top=False)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -72,22 +155,104 @@ def _stop_on_signals(stop: Any) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+# --- the driver ----------------------------------------------------------------------------------
+
+
+def add_driver_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    drv = subcommand(
+        sub,
+        "driver",
+        "serve the Docker network driver (docker network create -d NAME)",
+        "Serve the Docker network driver on a plugin socket: bridges, veths, gateway addresses and NAT\n"
+        "on Open vSwitch, with OVSDB as its only state. The socket's file name is the driver name.",
+    )
+    drv.add_argument(
+        "--socket",
+        default=plugin_socket(DEFAULT_DRIVER_NAME),
+        metavar="PATH",
+        help="the plugin socket; its file name is the driver name (docker network create -d NAME)",
+    )
+    drv.add_argument("--ovsdb", default=DEFAULT_OVSDB, metavar="URL", help="Open vSwitch's database")
+    drv.add_argument(
+        "--sysctl-dir",
+        default="/proc/sys",
+        metavar="PATH",
+        help="the host's /proc/sys (a writable bind mount inside a container)",
+    )
+    drv.add_argument(
+        "--orphan-grace",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long a port must look abandoned (container end back in the host and down, or a host "
+        "veth in no bridge) before the driver removes it; a docker run holds it so for milliseconds",
+    )
+    drv.add_argument(
+        "--network-grace",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long Docker must have stopped listing a network before the driver removes its bridge, "
+        "address, routes and rules (its DeleteNetwork was lost while the driver was down)",
+    )
+    drv.add_argument(
+        "--docker-socket",
+        default="/var/run/docker.sock",
+        metavar="PATH",
+        help="dockerd's API socket; the driver only lists networks there, from its own thread, never while "
+        "answering a call",
+    )
+    drv.add_argument(
+        "--docker-interval", type=_seconds, default=5.0, metavar="SECONDS", help="seconds between those listings"
+    )
+    drv.set_defaults(run=run_driver)
+
+
 def run_driver(args: argparse.Namespace) -> int:
-    from dovecote.driver import links
+    import functools
+
+    from dovecote.driver import docker_api, known, links
+    from dovecote.driver.errors import DriverError
     from dovecote.driver.handlers import Driver, routes
+    from dovecote.driver.notify import sd_notify
     from dovecote.driver.ovs import Ovs
     from dovecote.driver.repair import Repairer
-    from dovecote.driver.server import PluginServer
+    from dovecote.driver.server import PluginServer, prepare_socket_path
     from dovecote.driver.shutdown import Shutdown, parse_delays
     from dovecote.driver.state import NetworkLocks
 
+    try:  # before anything touches the host: a file there, or a driver serving it, keeps the path
+        prepare_socket_path(args.socket)
+    except DriverError as exc:
+        raise StartError("driver", str(exc)) from exc
     links.set_sysctl_dir(args.sysctl_dir)
-    ovs, locks = Ovs(args.ovsdb), NetworkLocks()
+    try:
+        with _quiet("ovsdbapp"):  # it logs the failure we report, once more and less clearly
+            ovs, locks = Ovs(args.ovsdb), NetworkLocks()
+    except Exception as exc:
+        raise StartError("driver", f"{exc} (is Open vSwitch running? scripts/provision.sh starts it)") from exc
     stopping = Shutdown(delays=parse_delays(os.environ.get("DOVECOTE_TEST_DELAYS", "")))
-    repairer = Repairer(ovs, locks, grace=args.orphan_grace)
+    docker = known.KnownNetworks()
+
+    def docker_bridges() -> frozenset[str]:
+        return known.docker_bridges(docker.latest(), links.bridge_names())
+
+    # The only caller of Docker's API: its own thread, a timeout, no driver lock held (driver.known).
+    watcher = known.Watcher(
+        functools.partial(docker_api.list_networks, args.docker_socket, timeout=5.0), docker, args.docker_interval
+    )
+    repairer = Repairer(
+        ovs, locks, grace=args.orphan_grace, docker=docker, network_grace=args.network_grace,
+        docker_bridges=docker_bridges,
+    )  # fmt: skip
     repairer.repair_now()  # after a reboot: addresses and rules back before the first call
+    try:
+        driver = Driver(ovs, locks, docker, docker_bridges, watcher.kick, stopping=stopping)
+        server = PluginServer(args.socket, routes(driver), stopping)
+    except Exception as exc:
+        raise StartError("driver", str(exc)) from exc
+    watcher.start()
     repairer.start()
-    server = PluginServer(args.socket, routes(Driver(ovs, locks, stopping)), stopping)
 
     def stop() -> None:
         stopping.begin()  # calls in flight: GRACE s to finish, then they roll back
@@ -95,11 +260,14 @@ def run_driver(args: argparse.Namespace) -> int:
 
     _stop_on_signals(stop)
     log.info("driver serving %s (ovsdb %s)", args.socket, args.ovsdb)
+    sd_notify("READY=1")  # Type=notify: systemd starts dockerd only now (systemd/dovecote-driver.service)
     try:
         server.serve_forever()
     finally:
+        sd_notify("STOPPING=1")
         server.server_close()  # no new connections; the socket file goes
         repairer.stop()
+        watcher.stop()
         left = server.drain(stopping.remaining() + 0.3)  # what rolls back needs a moment
         if left:
             log.warning(
@@ -108,15 +276,125 @@ def run_driver(args: argparse.Namespace) -> int:
                 left,
             )
         log.info("driver stopped")
-    return 0
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Silence a library's logger for a moment (unless debugging, when every line helps)."""
+    quiet = logging.getLogger(logger)
+    level = quiet.level
+    if logging.getLogger().level > logging.DEBUG:
+        quiet.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        quiet.setLevel(level)
 
 
 def _seconds(text: str) -> float:
     """An argparse type: a duration in seconds, 0 or more."""
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value >= 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
     return value
+
+
+def _address(text: str) -> str:
+    """An argparse type: HOST:PORT (HOST may be empty: 127.0.0.1)."""
+    _host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return text
+
+
+class StartError(Exception):
+    """A daemon could not start; the message says which and why."""
+
+    def __init__(self, daemon: str, why: str) -> None:
+        super().__init__(f"cannot start the {daemon}: {why}")
+
+
+# --- the reconciler ------------------------------------------------------------------------------
+
+
+def add_reconciler_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    rec = subcommand(
+        sub,
+        "reconciler",
+        "keep FAUCET's config in step with the containers",
+        "Keep FAUCET's config in step with dovecote's networks and containers: write the dps into\n"
+        f"{generated_path('DIR')} beside the operator's faucet.yaml (in DIR), include it, reload FAUCET\n"
+        "and confirm the reload from FAUCET's metrics. The operator's file is never rewritten.",
+    )
+    rec.add_argument(
+        "--faucet-config", required=True, metavar="PATH", help="the operator's faucet.yaml, which FAUCET runs"
+    )
+    who = rec.add_mutually_exclusive_group()
+    who.add_argument("--faucet-pidfile", metavar="PATH", help="file holding FAUCET's pid, for SIGHUP")
+    who.add_argument("--faucet-container", metavar="NAME", help="name of a FAUCET container, for SIGHUP through Docker")
+    who.add_argument(
+        "--faucet-unit", metavar="NAME", help="name of FAUCET's systemd unit, for SIGHUP through systemctl kill"
+    )
+    rec.add_argument(
+        "--faucet-metrics",
+        default=None,
+        metavar="URL",
+        help="FAUCET's Prometheus URL, to confirm reloads ('' to skip confirmation; default: the address in "
+        f"FAUCET's own environment, found through --faucet-pidfile or --faucet-unit, else {DEFAULT_FAUCET_METRICS})",
+    )
+    rec.add_argument("--ovsdb", default=DEFAULT_OVSDB, metavar="URL", help="Open vSwitch's database")
+    rec.add_argument(
+        "--metrics-addr",
+        type=_address,
+        default=DEFAULT_METRICS_ADDR,
+        metavar="HOST:PORT",
+        help="where to serve the reconciler's own Prometheus metrics",
+    )
+    rec.add_argument(
+        "--driver-name",
+        default=DEFAULT_DRIVER_NAME,
+        metavar="NAME",
+        help="the Docker driver name whose networks to manage",
+    )
+    rec.add_argument(
+        "--status-file",
+        default=DEFAULT_STATUS_FILE,
+        metavar="PATH",
+        help="JSON status rewritten after every pass, for 'dovecote status' and 'doctor' ('' to skip)",
+    )
+    rec.add_argument(
+        "--min-reload-interval",
+        type=_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between FAUCET reloads after a quiet spell; changes in between are batched",
+    )
+    rec.add_argument(
+        "--max-reload-interval",
+        type=_seconds,
+        default=9.0,
+        metavar="SECONDS",
+        help="longest spacing between reloads: while changes keep coming it grows 3x per reload up to this",
+    )
+    rec.add_argument(
+        "--forwarding-recheck",
+        type=_seconds,
+        default=300.0,
+        metavar="SECONDS",
+        help="seconds between checks that FAUCET still forwards each up port (its native-VLAN flow)",
+    )
+    rec.add_argument(
+        "--resync",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds between full passes without hints",
+    )
+    rec.set_defaults(run=run_reconciler)
 
 
 def run_reconciler(args: argparse.Namespace) -> int:
@@ -125,7 +403,14 @@ def run_reconciler(args: argparse.Namespace) -> int:
     from dovecote.reconciler.apply import Io
     from dovecote.reconciler.config_source import watch_config
     from dovecote.reconciler.docker_source import DockerSource
-    from dovecote.reconciler.faucet import Signaller, read_state, read_text, remove_stale_temp_files
+    from dovecote.reconciler.faucet import (
+        ConfigDirLocked,
+        FaucetMetrics,
+        Signaller,
+        lock_config_dir,
+        read_text,
+        remove_stale_temp_files,
+    )
     from dovecote.reconciler.links import dump_flows, flap_link
     from dovecote.reconciler.loop import Reconciler
     from dovecote.reconciler.macs import set_container_mac
@@ -137,9 +422,16 @@ def run_reconciler(args: argparse.Namespace) -> int:
     from dovecote.reconciler.world import Sources
 
     if not os.path.exists(args.faucet_config):
-        log.error("FAUCET config %s does not exist", args.faucet_config)
-        return 2
+        raise UsageError(f"--faucet-config {args.faucet_config}: no such file (examples/faucet.yaml is a start)")
     config_dir = os.path.dirname(os.path.realpath(args.faucet_config))
+    try:
+        signaller = Signaller(args.faucet_pidfile, args.faucet_container, args.faucet_unit)
+    except ValueError as exc:
+        raise UsageError(f"--faucet-unit: {exc}") from exc
+    try:
+        lock = lock_config_dir(config_dir)  # before anything touches the directory: temp files may be another's
+    except ConfigDirLocked as exc:
+        raise StartError("reconciler", str(exc)) from exc
     for name in remove_stale_temp_files(config_dir):
         log.info("removed %s, left by an interrupted reconciler", name)
     metrics = Metrics()
@@ -151,17 +443,18 @@ def run_reconciler(args: argparse.Namespace) -> int:
 
     ovsdb = OvsdbSource(args.ovsdb, kick)
     docker_source = DockerSource(kick, args.driver_name)
-    faucet_state = functools.partial(read_state, args.faucet_metrics) if args.faucet_metrics else (lambda: None)
+    # --faucet-metrics '' turns confirmation off; none given: the address FAUCET itself uses.
+    faucet_state = FaucetMetrics(args.faucet_metrics, signaller.environ) if args.faucet_metrics != "" else None
     sources = Sources(
         bridges=ovsdb.snapshot,
         docker=docker_source.snapshot,
         operator=functools.partial(read_operator, args.faucet_config),
         generated=functools.partial(read_text, generated_path(config_dir)),
-        faucet=faucet_state,
+        faucet=faucet_state or (lambda: None),
     )
     io = Io(
         validate=validate,
-        signal=Signaller(args.faucet_pidfile, args.faucet_container),
+        signal=signaller,
         faucet_state=faucet_state,
         set_mac=lambda change: set_container_mac(docker_source.pid(change.container_id), change),
         dump_flows=dump_flows,
@@ -180,8 +473,6 @@ def run_reconciler(args: argparse.Namespace) -> int:
     )
     kick_target.append(reconciler)
     metrics_server = _serve_metrics(args.metrics_addr, metrics.registry)
-    if metrics_server is None:
-        return 2
     ovsdb.start()
     docker_source.start()
     observer = watch_config(args.faucet_config, kick)
@@ -192,7 +483,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
         stopped.set()
 
     _stop_on_signals(stop)
-    log.info("reconciler managing %s (metrics on %s)", args.faucet_config, args.metrics_addr)
+    log.info("reconciler managing %s (metrics on %s, lock %s)", args.faucet_config, args.metrics_addr, lock)
     # The loop runs on a worker so that a stop never waits for a pass stuck in a source (a hung
     # FAUCET's metrics take 10 s to time out): every write is atomic, so leaving one mid-way is safe.
     worker = threading.Thread(target=reconciler.run_forever, name="reconcile-loop", daemon=True)
@@ -213,7 +504,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
         closing.join(0.6)
         metrics_server.server_close()  # the port is free for a restart at once
         log.info("reconciler stopped")
-    return 0
+    return EXIT_OK
 
 
 STOP_GRACE = 0.8
@@ -221,10 +512,10 @@ STOP_GRACE = 0.8
 
 
 def _serve_metrics(address: str, registry: Any) -> Any:
-    """Prometheus metrics on ``host:port``; None (with the reason logged) when the port stays taken.
+    """Prometheus metrics on ``host:port``, the HTTP server returned so that a stop frees the port.
 
     A reconciler that is still exiting holds the port for a moment: a restart retries for a few
-    seconds before it gives up with a message instead of a traceback.
+    seconds before it gives up with a one-line :class:`StartError` instead of a traceback.
     """
     import errno
     import time
@@ -239,89 +530,83 @@ def _serve_metrics(address: str, registry: Any) -> Any:
             return server
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
-                log.error("cannot serve metrics on %s: %s (is another reconciler running?)", address, exc)
-                return None
+                raise StartError("reconciler", f"metrics on {address}: {exc.strerror or exc}") from exc
             time.sleep(0.1)
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="dovecote", description=__doc__)
-    top.add_argument("--log-level", default=os.environ.get("DOVECOTE_LOG_LEVEL", "info"))
-    top.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("DOVECOTE_LOG_FORMAT", "text"))
-    sub = top.add_subparsers(dest="command", required=True)
-
-    drv = sub.add_parser("driver", help="serve the Docker network driver 'ovs'")
-    drv.add_argument(
-        "--socket",
-        default=plugin_socket(DEFAULT_DRIVER_NAME),
-        help="the plugin socket; its file name is the driver name (docker network create -d NAME)",
+    top = argparse.ArgumentParser(
+        prog="dovecote", description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter
     )
-    drv.add_argument("--ovsdb", default=DEFAULT_OVSDB)
-    drv.add_argument(
-        "--sysctl-dir", default="/proc/sys", help="the host's /proc/sys (a writable bind mount inside a container)"
-    )
-    drv.add_argument(
-        "--orphan-grace",
-        type=_seconds,
-        default=60.0,
-        metavar="SECONDS",
-        help="how long a port must look abandoned (container end back in the host and down, or a host "
-        "veth in no bridge) before the driver removes it; a docker run holds it so for milliseconds",
-    )
-    drv.set_defaults(run=run_driver)
-
-    rec = sub.add_parser("reconciler", help="keep FAUCET's config in step with containers")
-    rec.add_argument("--faucet-config", required=True, help="the operator's faucet.yaml")
-    who = rec.add_mutually_exclusive_group()
-    who.add_argument("--faucet-pidfile", help="file holding FAUCET's pid, for SIGHUP")
-    who.add_argument("--faucet-container", help="name of a FAUCET container, for SIGHUP through Docker")
-    rec.add_argument(
-        "--faucet-metrics",
-        default=DEFAULT_FAUCET_METRICS,
-        help="FAUCET's Prometheus URL ('' to skip confirmation)",
-    )
-    rec.add_argument("--ovsdb", default=DEFAULT_OVSDB)
-    rec.add_argument("--metrics-addr", default=DEFAULT_METRICS_ADDR)
-    rec.add_argument(
-        "--driver-name", default=DEFAULT_DRIVER_NAME, help="the Docker driver name whose networks to manage"
-    )
-    rec.add_argument(
-        "--status-file",
-        default=DEFAULT_STATUS_FILE,
-        help="JSON status rewritten after every pass, for 'dovecote status' ('' to skip)",
-    )
-    rec.add_argument(
-        "--min-reload-interval",
-        type=float,
-        default=1.0,
-        help="seconds between FAUCET reloads after a quiet spell; changes in between are batched",
-    )
-    rec.add_argument(
-        "--max-reload-interval",
-        type=float,
-        default=9.0,
-        help="longest spacing between reloads: while changes keep coming it grows 3x per reload up to this",
-    )
-    rec.add_argument(
-        "--forwarding-recheck",
-        type=float,
-        default=300.0,
-        help="seconds between checks that FAUCET still forwards each up port (its native-VLAN flow)",
-    )
-    rec.add_argument("--resync", type=float, default=60.0, help="seconds between full passes without hints")
-    rec.set_defaults(run=run_reconciler)
+    top.add_argument("--version", action="version", version=f"dovecote {dovecote.__version__}")
+    add_global_options(top, top=True)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_driver_parser(sub)
+    add_reconciler_parser(sub)
 
     from dovecote.ops import cleanup, doctor, graph, status  # operator tools: status, graph, cleanup, doctor
 
-    for tool in (status, graph, cleanup, doctor):
+    for tool in (status, graph, doctor, cleanup):
         tool.add_parser(sub)
+    finish_subcommands(sub)
     return top
 
 
+def reference() -> str:
+    """docs/cli.md: every command's --help, as a newcomer's terminal shows it (scripts/cli-reference.sh).
+
+    Rendered 100 columns wide and without the environment's DOVECOTE_LOG_* defaults, so the text
+    depends on the code alone (tests/unit/test_cli.py compares it with the file)."""
+    saved = {k: os.environ.pop(k, None) for k in ("DOVECOTE_LOG_LEVEL", "DOVECOTE_LOG_FORMAT", "COLUMNS")}
+    os.environ["COLUMNS"] = "100"
+    try:
+        top = parser()
+        (sub,) = [a for a in top._actions if isinstance(a, argparse._SubParsersAction)]
+        parts = [
+            "# The dovecote command line\n",
+            "Generated from the help texts by `scripts/cli-reference.sh`; `dovecote --help` and",
+            "`dovecote COMMAND --help` print the same.\n",
+            "## dovecote\n",
+            "```",
+            top.format_help().rstrip(),
+            "```\n",
+        ]
+        for name, cmd in sub.choices.items():
+            parts += [f"## dovecote {name}\n", "```", cmd.format_help().rstrip(), "```\n"]
+        return "\n".join(parts)
+    finally:
+        os.environ.pop("COLUMNS", None)
+        os.environ.update({k: v for k, v in saved.items() if v is not None})
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its message with whitespace folded, or its class name."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    commands = parser()
+    args = commands.parse_args(argv)
+    if args.log_level not in LOG_LEVELS or args.log_format not in LOG_FORMATS:  # from the environment
+        commands.error(f"$DOVECOTE_LOG_LEVEL/$DOVECOTE_LOG_FORMAT: {args.log_level!r}/{args.log_format!r} is not valid")
     setup_logging(args.log_level, args.log_format)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PROBLEMS
+    except Exception as exc:  # noqa: BLE001 - every error ends as one line (a traceback at debug)
+        status = EXIT_USAGE if isinstance(exc, UsageError) else EXIT_PROBLEMS
+        if args.log_level == "debug":
+            log.exception("dovecote %s failed", args.command)
+        elif args.log_format == "json":
+            log.error("%s", one_line(exc))
+        else:
+            print(f"dovecote {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -176,3 +176,14 @@ def link_states() -> dict[str, bool]:
     """Every host link's name and whether it is up: one netlink dump for a whole GC pass."""
     with IPRoute() as ipr:
         return {link.get_attr("IFLA_IFNAME"): bool(link["flags"] & 1) for link in ipr.get_links()}
+
+
+def bridge_names() -> set[str]:
+    """The names of the host's Linux bridges (Docker's bridge networks are Linux bridges)."""
+    with IPRoute() as ipr:
+        found = set()
+        for link in ipr.get_links():
+            info = link.get_attr("IFLA_LINKINFO")
+            if info is not None and info.get_attr("IFLA_INFO_KIND") == "bridge":
+                found.add(str(link.get_attr("IFLA_IFNAME")))
+        return found

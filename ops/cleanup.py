@@ -9,6 +9,7 @@ gone counts as done, so cleanup can be run again after a partial failure.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -17,32 +18,63 @@ from collections.abc import Callable
 
 from dovecote import contract
 from dovecote.ops import ovsdb, sources
-from dovecote.ops.plan import Action, Inventory, Scope, plan_cleanup
+from dovecote.ops.errors import UsageError
+from dovecote.ops.plan import Action, Inventory, Scope, find_orphans, plan_cleanup
 from dovecote.reconciler.faucet import read_state
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    cmd = sub.add_parser("cleanup", help="remove every dovecote network, bridge, veth, rule and generated dp")
+    cmd = sub.add_parser(
+        "cleanup",
+        help="remove dovecote's networks, bridges, veths, rules and generated dps (asks first)",
+        description="Remove what dovecote made on this host, and nothing else: containers' attachments to\n"
+        "dovecote networks (the containers stay), the networks, then any leftover bridge, veth, iptables\n"
+        "rule and dp in the generated FAUCET file. It lists what it will remove and asks first, unless\n"
+        "--yes; --dry-run only lists. --driver-name and --network narrow it.",
+    )
     cmd.add_argument("--dry-run", action="store_true", help="list what would be removed; change nothing")
+    cmd.add_argument("-y", "--yes", action="store_true", help="remove without asking for confirmation")
+    cmd.add_argument("--json", action="store_true", help="print the actions (and their outcomes) as JSON")
     cmd.add_argument(
         "--driver-name",
         action="append",
         default=[],
-        help="only networks of this Docker driver (repeatable); default: everything dovecote made",
+        metavar="NAME",
+        help="only networks of this Docker driver (repeatable; default: everything dovecote made)",
     )
     cmd.add_argument(
         "--network",
         action="append",
         default=[],
+        metavar="NAME|ID",
         help="only this network, by name or id (repeatable; an id Docker forgot still finds its bridge)",
     )
-    cmd.add_argument("--ovsdb", default=contract.DEFAULT_OVSDB)
-    cmd.add_argument("--faucet-config", default=contract.DEFAULT_FAUCET_CONFIG, help="the operator's faucet.yaml")
-    cmd.add_argument("--faucet-pidfile", help="SIGHUP FAUCET after editing the generated file, and wait for it")
-    cmd.add_argument("--faucet-metrics", default=contract.DEFAULT_FAUCET_METRICS)
+    cmd.add_argument(
+        "--orphans",
+        action="store_true",
+        help="only bridges no network stands behind (an interrupted create, a network Docker deleted while the "
+        "driver was down) and rules of bridges that are gone; 'dovecote doctor' lists them",
+    )
+    cmd.add_argument("--ovsdb", default=contract.DEFAULT_OVSDB, metavar="URL", help="Open vSwitch's database")
+    cmd.add_argument(
+        "--faucet-config",
+        metavar="PATH",
+        help="the faucet.yaml beside which the generated file lies (default: the one the status file names, "
+        f"else {contract.DEFAULT_FAUCET_CONFIG})",
+    )
+    cmd.add_argument(
+        "--faucet-pidfile", metavar="PATH", help="SIGHUP FAUCET after editing the generated file, and wait for it"
+    )
+    cmd.add_argument(
+        "--faucet-metrics",
+        default=contract.DEFAULT_FAUCET_METRICS,
+        metavar="URL",
+        help="FAUCET's Prometheus URL, to confirm that reload",
+    )
     cmd.add_argument(
         "--status-file",
         default=contract.DEFAULT_STATUS_FILE,
+        metavar="PATH",
         help="the reconciler's status file: names the dps of networks whose bridge is already gone",
     )
     cmd.set_defaults(run=run)
@@ -62,6 +94,11 @@ def inventory(ovsdb_url: str, generated: str, status_file: str, scope: Scope) ->
         document = sources.read_yaml(generated) or {}
         dps = dict(document.get("dps") or {}) if isinstance(document, dict) else {}
     status = sources.read_status(status_file).document if status_file else None
+    orphans = {}
+    if scope.orphans:
+        from dovecote.driver.process import creator_alive
+
+        orphans = find_orphans(bridges, set(sources.docker_network_ids(())), creator_alive)
     return Inventory(
         networks,
         bridges,
@@ -69,6 +106,7 @@ def inventory(ovsdb_url: str, generated: str, status_file: str, scope: Scope) ->
         sources.read_tagged_rules(),
         dps,
         status.networks if status else (),
+        orphans,
     )
 
 
@@ -143,66 +181,115 @@ class Executor:
             raise RuntimeError(result.stderr.strip() or f"{argv[0]} exited {result.returncode}")
 
 
-def execute(actions: list[Action], do: Callable[[Action], str], out=sys.stdout) -> int:  # type: ignore[no-untyped-def]
-    """Run each action with a ``[i/N]`` progress line; returns how many failed."""
-    failed = 0
+def execute(actions: list[Action], do: Callable[[Action], str], out=sys.stdout) -> list[str]:  # type: ignore[no-untyped-def]
+    """Run each action with a ``[i/N]`` progress line; returns each one's outcome ("FAILED: ..." on failure)."""
+    outcomes = []
     for index, action in enumerate(actions, 1):
         print(f"[{index}/{len(actions)}] {action} ...", end=" ", file=out, flush=True)
         try:
             outcome = do(action)
         except Exception as exc:  # noqa: BLE001 - report and carry on with the rest
-            failed += 1
             outcome = f"FAILED: {exc}"
         print(outcome, file=out, flush=True)
-    return failed
+        outcomes.append(outcome)
+    return outcomes
 
 
-def reload_faucet(pidfile: str, metrics: str, generated: str, timeout: float = 60) -> str:
+def reload_faucet(pidfile: str, metrics: str, generated: str, timeout: float = 60, out=sys.stdout) -> str:  # type: ignore[no-untyped-def]
     """SIGHUP FAUCET and wait (printing progress) until it runs the edited generated file."""
     with open(pidfile, encoding="ascii") as handle:
         os.kill(int(handle.read().strip()), signal.SIGHUP)
     digest = sources.file_sha256(generated) or ""
     deadline = time.monotonic() + timeout
-    print("waiting for FAUCET to reload", end="", flush=True)
+    print("waiting for FAUCET to reload", end="", flush=True, file=out)
     while time.monotonic() < deadline:
         state = read_state(metrics, timeout=5)
         if digest and state is not None and state.runs(digest):
-            print(" done")
+            print(" done", file=out)
             return "FAUCET reloaded"
-        print(".", end="", flush=True)
+        print(".", end="", flush=True, file=out)
         time.sleep(1)
-    print(" timed out")
+    print(" timed out", file=out)
     return f"FAUCET did not confirm the reload within {timeout:.0f} s (check its log)"
 
 
+def confirmed(count: int, what: str) -> bool:
+    """Ask on the terminal; refuse (UsageError) when there is none to ask on."""
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "cleanup asks before removing anything and stdin is not a terminal: "
+            "add --yes to remove without asking (--dry-run lists what it would remove)"
+        )
+    print(f"remove these {count} objects ({what})? [y/N] ", end="", flush=True, file=sys.stderr)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def faucet_config_of(args: argparse.Namespace) -> str:
+    """--faucet-config, else the file the reconciler's status document names, else the default."""
+    if args.faucet_config:
+        return str(args.faucet_config)
+    document = sources.read_status(args.status_file).document if args.status_file else None
+    return document.faucet_config if document is not None else contract.DEFAULT_FAUCET_CONFIG
+
+
+def action_json(action: Action, outcome: str | None = None) -> dict[str, str]:
+    entry = {"kind": action.kind, "target": action.target, "detail": action.detail}
+    if outcome is not None:
+        entry["outcome"] = outcome
+    return entry
+
+
 def run(args: argparse.Namespace) -> int:
-    scope = Scope(tuple(args.driver_name), tuple(args.network))
-    generated = sources.generated_path(args.faucet_config)
+    scope = Scope(tuple(args.driver_name), tuple(args.network), orphans=args.orphans)
+    generated = sources.generated_path(faucet_config_of(args))
     try:
         found = inventory(args.ovsdb, generated, args.status_file, scope)
     except Exception as exc:  # noqa: BLE001 - cannot see the host: do nothing
-        print(f"dovecote cleanup: cannot list what to remove: {exc}", file=sys.stderr)
-        return 2
+        raise sources.SourceError(f"cannot list what to remove: {exc}") from exc
     actions = plan_cleanup(found, scope)
     what = "everything dovecote made on this host" if scope.everything else "the chosen drivers and networks"
+    if scope.orphans:
+        what = "bridges no network stands behind, and rules of bridges that are gone"
+    # With --json, stdout holds only the JSON document: the lists and progress go to stderr.
+    out = sys.stderr if args.json else sys.stdout
+    document: dict[str, object] = {"scope": what, "dry_run": args.dry_run, "actions": []}
     if not actions:
-        print(f"nothing to remove ({what})")
-        return 0
+        print(f"nothing to remove ({what})", file=out)
+        return _finish(args, document, 0)
     if args.dry_run:
-        print(f"would remove ({what}), in this order:")
+        print(f"would remove ({what}), in this order:", file=out)
         for action in actions:
-            print(f"  {action}")
-        return 0
-    print(f"removing {len(actions)} objects ({what})")
+            print(f"  {action}", file=out)
+        document["actions"] = [action_json(a) for a in actions]
+        return _finish(args, document, 0)
+    if not args.yes:
+        print(f"cleanup will remove ({what}), in this order:", file=sys.stderr)
+        for action in actions:
+            print(f"  {action}", file=sys.stderr)
+        if not confirmed(len(actions), what):
+            print("nothing removed", file=sys.stderr)
+            return 1
+    print(f"removing {len(actions)} objects ({what})", file=out)
     bridges = ovsdb.BridgeRemover(args.ovsdb)
     try:
-        failed = execute(actions, Executor(bridges, generated))
+        outcomes = execute(actions, Executor(bridges, generated), out)
     finally:
         bridges.close()
+    document["actions"] = [action_json(a, o) for a, o in zip(actions, outcomes, strict=True)]
     if args.faucet_pidfile and any(a.kind == "faucet-dp" for a in actions):
-        print(reload_faucet(args.faucet_pidfile, args.faucet_metrics, generated))
+        document["faucet_reload"] = reload_faucet(args.faucet_pidfile, args.faucet_metrics, generated, out=out)
+        print(document["faucet_reload"], file=out)
+    failed = sum(o.startswith("FAILED") for o in outcomes)
+    document["failed"] = failed
     if failed:
         print(f"{failed} of {len(actions)} failed; fix the cause and run cleanup again", file=sys.stderr)
-        return 1
-    print("done")
-    return 0
+        return _finish(args, document, 1)
+    print("done", file=out)
+    return _finish(args, document, 0)
+
+
+def _finish(args: argparse.Namespace, document: dict[str, object], status: int) -> int:
+    if args.json:
+        json.dump(document, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    return status

@@ -5,18 +5,26 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 
 from dovecote.ops import sources
 from dovecote.ops.dot import to_dot
-from dovecote.ops.status import add_source_arguments, gather
+from dovecote.ops.status import add_source_arguments, gather, warn
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    cmd = sub.add_parser("graph", help="draw networks, bridges and containers (SVG and PNG)")
+    cmd = sub.add_parser(
+        "graph",
+        help="draw networks, bridges and containers (SVG and PNG)",
+        description="Draw what 'dovecote status' shows with Graphviz's dot: BASE.dot, BASE.svg and BASE.png.\n"
+        "Exit status 1 when a source could not be read (the drawing shows the rest) or dot failed.",
+    )
     add_source_arguments(cmd)
     cmd.add_argument(
-        "-o", "--output", default="dovecote-graph", help="path without extension: writes .dot, .svg and .png"
+        "-o",
+        "--output",
+        default="dovecote-graph",
+        metavar="BASE",
+        help="path without extension: writes BASE.dot, BASE.svg and BASE.png",
     )
     cmd.set_defaults(run=run)
 
@@ -42,13 +50,7 @@ def render(dot_text: str, base: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     gathered = gather(args)
-    for error in gathered.errors:
-        print(f"warning: {error}", file=sys.stderr)
-    try:
-        paths = render(to_dot(gathered.view), args.output)
-    except sources.SourceError as exc:
-        print(f"dovecote graph: {exc}", file=sys.stderr)
-        return 1
-    for path in paths:
+    warn(gathered.errors)
+    for path in render(to_dot(gathered.view), args.output):
         print(f"wrote {os.path.abspath(path)}")
-    return 0
+    return 1 if gathered.errors else 0

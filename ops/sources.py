@@ -22,7 +22,7 @@ from typing import Any
 from dovecote import contract
 from dovecote.contract import DEFAULT_FAUCET_CONFIG, DEFAULT_OVSDB, DEFAULT_STATUS_FILE, StatusDocument
 from dovecote.ops import ovsdb
-from dovecote.ops.model import DockerNetwork, Endpoint, HostView
+from dovecote.ops.model import REJECTED, DockerNetwork, Endpoint, HostView
 from dovecote.ops.table import age_text
 from dovecote.ops.view import build_view
 
@@ -72,20 +72,24 @@ def read_docker_networks(drivers: Sequence[str] = (), ids: Sequence[str] = ()) -
 
 
 def docker_network_ids(names_or_ids: Sequence[str]) -> list[str]:
-    """The ids of the Docker networks of any driver named (or with an id given) here."""
+    """The ids of the Docker networks of any driver named (or with an id given) here; all of them for ()."""
     import docker
 
     client = docker.from_env(timeout=30)
     try:
-        return sorted(n["Id"] for n in client.api.networks() if n["Name"] in names_or_ids or n["Id"] in names_or_ids)
+        return sorted(
+            n["Id"]
+            for n in client.api.networks()
+            if not names_or_ids or n["Name"] in names_or_ids or n["Id"] in names_or_ids
+        )
     finally:
         client.close()
 
 
 def read_tagged_rules() -> list[contract.TaggedRule]:
-    """Every dovecote rule in iptables' filter and nat tables."""
+    """Every dovecote rule in iptables' raw, filter and nat tables."""
     rules = []
-    for table in ("filter", "nat"):
+    for table in contract.RULE_TABLES:
         listed = run(["iptables", "-w", "5", "-t", table, "-S"])
         if listed.returncode != 0:
             raise SourceError(f"iptables -t {table} -S: {listed.stderr.strip()}")
@@ -163,6 +167,49 @@ def file_sha256(path: str) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class FaucetFiles:
+    """The config files FAUCET runs, from ``faucet_config_hash_info`` (faucet.md §6.1)."""
+
+    paths: tuple[str, ...]
+    """The real path of each file FAUCET loaded, sorted; after a failed load only the top file."""
+    hashes: tuple[str, ...] = ()
+    """The sha256 of each of them, in the same order; empty after a failed load."""
+    error: str = ""
+
+    def runs(self, digest: str | None) -> bool:
+        """FAUCET runs a file with this content (matched by hash: the paths may differ in a container)."""
+        return bool(digest) and digest in self.hashes
+
+    def loaded(self, path: str) -> bool:
+        """FAUCET loaded the file at this path (compared by real path)."""
+        return os.path.realpath(path) in self.paths or path in self.paths
+
+
+def faucet_files(metrics_text: str) -> FaucetFiles | None:
+    """Parse FAUCET's metrics for the files it runs; None when the metric is absent. Pure."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == "faucet_config_hash_info":
+                paths = tuple(p for p in sample.labels.get("config_files", "").split(",") if p)
+                hashes = tuple(h for h in sample.labels.get("hashes", "").split(",") if h)
+                return FaucetFiles(paths, hashes, sample.labels.get("error", ""))
+    return None
+
+
+def read_faucet_files(metrics_url: str, timeout: float = 10.0) -> FaucetFiles | None:
+    """The files FAUCET runs; None when its metrics cannot be read (or do not say)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=timeout) as response:  # noqa: S310 - operator's URL
+            return faucet_files(response.read().decode("utf-8", "replace"))
+    except (OSError, ValueError):
+        return None
+
+
 def generated_path(faucet_config: str) -> str:
     """The generated file beside the operator's faucet.yaml (beside its real path, as the reconciler writes it)."""
     return contract.generated_path(os.path.dirname(os.path.realpath(faucet_config)))
@@ -207,7 +254,31 @@ def gather(
         read.note,
         _optional_yaml(config, errors),
     )
+    if networks:
+        _add_requested_acls(view)
     return Gathered(view, errors)
+
+
+def _add_requested_acls(view: HostView) -> None:
+    """A rejected container port has no ACLs in FAUCET's config: show what its label asks for, so the
+    ACL column agrees with a rejection that names an ACL. Labels are read only for those ports."""
+    import docker
+
+    from dovecote.ops.view import requested_acls
+
+    wanted = [(n, p) for n in view.networks for p in n.ports if p.faucet == REJECTED and p.container and not p.acl]
+    if not wanted:
+        return
+    client = docker.from_env(timeout=30)
+    try:
+        for network, port in wanted:
+            try:
+                labels = client.api.inspect_container(port.container)["Config"].get("Labels") or {}
+            except docker.errors.DockerException:
+                continue
+            port.acl = requested_acls(labels, network.name)
+    finally:
+        client.close()
 
 
 def _optional_yaml(path: str, errors: list[str]) -> Any:

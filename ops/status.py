@@ -13,29 +13,40 @@ from dovecote.ops.view import only_drivers
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    cmd = sub.add_parser("status", help="networks, ports and their FAUCET state")
+    cmd = sub.add_parser(
+        "status",
+        help="networks, ports and their FAUCET state",
+        description="Every dovecote network (bridge, dpid, mode, VLAN, FAUCET dp, controllers) and every\n"
+        "port (ofport, interface, container, MAC, IP, ACLs, mirroring, FAUCET state: configured, pending,\n"
+        "rejected with the reason, or unknown without the reconciler's status file). Exit status 1 when a\n"
+        "source (OVSDB, Docker, a FAUCET file) could not be read; the warning goes to stderr.",
+    )
     add_source_arguments(cmd)
-    cmd.add_argument("--json", action="store_true", help="machine-readable output")
+    cmd.add_argument("--json", action="store_true", help="print the same as JSON (for scripts)")
     cmd.set_defaults(run=run)
 
 
 def add_source_arguments(cmd: argparse.ArgumentParser) -> None:
     """Where the state lives; shared by status and graph."""
-    cmd.add_argument("--ovsdb", default=contract.DEFAULT_OVSDB)
+    cmd.add_argument("--ovsdb", default=contract.DEFAULT_OVSDB, metavar="URL", help="Open vSwitch's database")
     cmd.add_argument(
         "--status-file",
         default=contract.DEFAULT_STATUS_FILE,
+        metavar="PATH",
         help="the reconciler's status file (FAUCET states are 'unknown' without it)",
     )
     cmd.add_argument(
         "--faucet-config",
-        help="the operator's faucet.yaml (default: the status file's, else /etc/faucet/faucet.yaml)",
+        metavar="PATH",
+        help="the faucet.yaml dovecote manages (default: the one the status file names, else "
+        f"{contract.DEFAULT_FAUCET_CONFIG})",
     )
     cmd.add_argument(
         "--driver-name",
         action="append",
-        help="Docker driver name of dovecote networks (repeatable; default ovs). Networks with a "
-        "dovecote bridge are shown whatever their driver",
+        metavar="NAME",
+        help=f"Docker driver name of dovecote networks (repeatable; default: {contract.DEFAULT_DRIVER_NAME}). "
+        "Networks with a dovecote bridge are shown whatever their driver unless this is given",
     )
 
 
@@ -49,13 +60,20 @@ def gather(args: argparse.Namespace) -> sources.Gathered:
     return gathered
 
 
+def warn(errors: list[str]) -> None:
+    """What could not be read, on stderr: the view on stdout shows the rest."""
+    for error in errors:
+        print(f"dovecote: warning: {error}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     gathered = gather(args)
+    warn(gathered.errors)
     if args.json:
         document = gathered.view.to_json()
         document["errors"] = gathered.errors
         json.dump(document, sys.stdout, indent=1, sort_keys=True)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(render_status(gathered.view, gathered.errors))
-    return 1 if gathered.errors and not gathered.view.networks else 0
+        sys.stdout.write(render_status(gathered.view))
+    return 1 if gathered.errors else 0

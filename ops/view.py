@@ -215,6 +215,19 @@ def faucet_state(
     return PENDING, "not in the generated config yet"
 
 
+def requested_acls(labels: Mapping[str, str], network: str) -> str:
+    """The ACLs a container's ``portacl`` label names on this network ('' when none or malformed)."""
+    from dovecote.reconciler.errors import BadValue
+    from dovecote.reconciler.labels import LABEL_PREFIXES, Label, acl_names_problem, for_network
+
+    key = next((p + "portacl" for p in LABEL_PREFIXES if p + "portacl" in labels), "")
+    try:
+        value = for_network(Label(key, labels[key]) if key else None, network, acl_names_problem)
+    except BadValue:
+        return ""
+    return ",".join(a.strip() for a in (value or "").split(",") if a.strip())
+
+
 def only_drivers(view: HostView, drivers: Sequence[str]) -> HostView:
     """The view restricted to networks of these Docker drivers."""
     view.networks = [n for n in view.networks if n.driver in drivers]

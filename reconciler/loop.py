@@ -33,35 +33,6 @@ COUNTS_AS_CHANGE = ("retry-reload", "forwarding-check")
 """Deadlines whose wake-up the pacer sees as a hint, as when they were timers that kicked the loop."""
 
 
-class Stopped(Exception):
-    """The loop was stopped while a pass waited (for FAUCET to confirm a reload): the pass ends there."""
-
-
-class _StoppableClock:
-    """The loop's clock for the applier: a wait inside a pass ends with ``Stopped`` once the loop stops.
-
-    Waits inside a pass are short sleeps in a polling loop (``faucet.wait_for_reload``), so SIGTERM
-    ends a pass within one of them instead of after the whole reload timeout.
-    """
-
-    def __init__(self, clock: Clock, stop: threading.Event) -> None:
-        self._clock = clock
-        self._stop = stop
-
-    def monotonic(self) -> float:
-        return self._clock.monotonic()
-
-    def time(self) -> float:
-        return self._clock.time()
-
-    def sleep(self, seconds: float) -> None:
-        if self._stop.is_set():
-            raise Stopped
-        self._clock.sleep(seconds)
-        if self._stop.is_set():
-            raise Stopped
-
-
 class Reconciler:
     def __init__(
         self,
@@ -88,13 +59,12 @@ class Reconciler:
         self.resync_seconds = resync_seconds
         self.settle_seconds = settle_seconds
         self.pacer = ReloadPacer(min_reload_interval, max(min_reload_interval, max_reload_interval))
-        self._stop = threading.Event()
         self.applier = Applier(
             config_path,
             self.generated_path,
             io,
             self.metrics,
-            _StoppableClock(self.clock, self._stop),
+            self.clock,
             self.pacer,
             reload_timeout,
             retry_seconds,
@@ -103,10 +73,13 @@ class Reconciler:
         self.outcome = Outcome("none", Plan())
         """The latest pass's outcome: its plan (as applied) feeds the status file."""
         self._dirty = threading.Event()
+        self._stop = threading.Event()
         self._last_kick = float("-inf")
         self._held = False  # the last pass held a reload back for the pacer
         self._wake_at = float("-inf")
         self._wake_reason = ""
+        self._error = ""
+        """Why the latest pass did not converge, when retrying can help (the status file's ``error``)."""
 
     def kick(self, reason: str = "") -> None:
         """Something may have changed: run a pass soon (many kicks, one pass)."""
@@ -125,6 +98,8 @@ class Reconciler:
             hinted = self._dirty.wait(max(0.0, self._wake_at - self.clock.monotonic()))
             if self._stop.is_set():
                 return
+            if not hinted and self._wake_reason == "confirm-reload" and self.poll_reload():
+                continue  # a look at FAUCET's metrics, not a pass: hints run passes meanwhile
             if not hinted and self._wake_reason in COUNTS_AS_CHANGE:
                 self.kick(self._wake_reason)
             # Let a burst of hints gather into one pass. Once a pass had to hold a reload back
@@ -139,17 +114,25 @@ class Reconciler:
             try:
                 self.run_pass()
                 backoff = 1.0
-            except Stopped:
-                log.info("stopped during a pass (what it wrote is whole; the next start picks up from there)")
-                return
             except Exception as exc:  # noqa: BLE001 - one failed pass must not end the loop
                 self._failed(exc, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 self._dirty.set()
 
+    def poll_reload(self) -> bool:
+        """At the deadline of a reload being confirmed: one look at FAUCET's metrics (False: none pending)."""
+        outcome = self.applier.poll_reload()
+        if outcome is None:
+            return False
+        self._settle(outcome, None)
+        if self.publish_status is not None and outcome.wake_reason != "confirm-reload":
+            self.publish_status(self.status_document())  # once it is decided, not at every look
+        return True
+
     def _failed(self, exc: Exception, backoff: float) -> None:
         """Count and log a pass that raised; the loop runs it again after ``backoff`` seconds."""
+        self._error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ReconcileError) else str(exc)
         self.metrics.errors.labels(type(exc).__name__).inc()
         self.metrics.passes.labels("error").inc()
         if isinstance(exc, ReconcileError) and exc.retryable:
@@ -176,10 +159,15 @@ class Reconciler:
         """When (monotonic) and why the loop runs a pass if no hint comes first."""
         return self._wake_at, self._wake_reason
 
-    def _settle(self, outcome: Outcome, started: float) -> None:
+    def _settle(self, outcome: Outcome, started: float | None) -> None:
+        """Keep a pass's (or a poll's: ``started`` None) outcome and set the deadline it asks for."""
         self.outcome = outcome
-        if outcome.result != "rejected":
-            self.metrics.pass_seconds.observe(self.clock.monotonic() - started - outcome.reload_seconds)
+        error = outcome.error
+        self._error = str(error) if error is not None and error.retryable else ""
+        if started is not None:
+            self.metrics.passes.labels(outcome.result).inc()
+            if outcome.result != "rejected":
+                self.metrics.pass_seconds.observe(self.clock.monotonic() - started)
         if outcome.result == "held":
             self._held = True
             self._dirty.set()
@@ -200,4 +188,5 @@ class Reconciler:
             written_hash=self.applier.written_hash,
             loaded_hash=self.applier.loaded_hash,
             rejected=self.applier.rejected,
+            error=self._error,
         )

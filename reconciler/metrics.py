@@ -41,5 +41,16 @@ class Metrics:
             "Links flapped because FAUCET had not seen a configured, up port come up",
             registry=r,
         )
+        self.ports_closed = Gauge(
+            "dovecote_ports_closed",
+            "Ports left closed (out of FAUCET's config), by reason: label, unknown-acl, faucet-rejected, mac, ...",
+            ["reason"],
+            registry=r,
+        )
+        self.validations = Counter(
+            "dovecote_faucet_validations",
+            "Candidates parsed with FAUCET's parser (more than one per pass while a rejection is isolated)",
+            registry=r,
+        )
         self.errors = Counter("dovecote_errors", "Failed passes, by kind", ["kind"], registry=r)
         self.last_success = Gauge("dovecote_last_success_timestamp_seconds", "When a pass last converged", registry=r)

@@ -4,7 +4,7 @@
 # the check runs on a wheel built from a copy of the sources, unpacked in a temporary directory.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-PY=${PYTHON:-${DOVECOTE_VENV:-/opt/dovecote/venv}/bin/python}
+PY=${PYTHON:-${DOVECOTE_VENV:-/opt/dovecote/venv-dev}/bin/python}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/src"

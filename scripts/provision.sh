@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
 # Turn a fresh Debian 12 root machine into a dovecote host; safe to run again and again.
-# Installs the system packages, starts Open vSwitch and dockerd when they are not running, makes
-# the venv with dovecote and FAUCET, and builds the local `busybox` image (no registry needed).
+#
+#   scripts/provision.sh              the host, then the development venv (what scripts/test.sh uses)
+#   scripts/provision.sh --host-only  the host only (what scripts/install.sh and scripts/run.sh use)
+#
+# The host: the system packages, Open vSwitch and dockerd started when they are not running, and the
+# local `busybox` image (no registry needed). The development venv, $DOVECOTE_VENV (default
+# /opt/dovecote/venv-dev): this checkout installed *editable* with the test tools and FAUCET, plus
+# promtool for the monitoring rules' tests. It never touches the venv scripts/install.sh installs
+# dovecote into (/opt/dovecote/venv), so testing a checkout leaves the installed tool alone.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-VENV=${DOVECOTE_VENV:-/opt/dovecote/venv}
+VENV=${DOVECOTE_VENV:-/opt/dovecote/venv-dev}
+HOST_ONLY=0
+case "${1:-}" in
+  --host-only) HOST_ONLY=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--host-only]" >&2; exit 2 ;;
+esac
 export DEBIAN_FRONTEND=noninteractive
 say() { printf 'provision: %s\n' "$*" >&2; }
 
@@ -12,7 +25,7 @@ say() { printf 'provision: %s\n' "$*" >&2; }
 
 packages=(openvswitch-switch docker.io iptables busybox-static iputils-ping iproute2 procps kmod
           python3 python3-venv python3-pip python3-dev gcc libc6-dev ca-certificates graphviz
-          docker-compose debootstrap)
+          docker-compose debootstrap systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
@@ -36,6 +49,22 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null
 fi
 
+if ! docker image inspect busybox:latest >/dev/null 2>&1; then
+  say "building the busybox image from busybox-static"
+  root=$(mktemp -d)
+  mkdir -p "$root"/{bin,etc,tmp,proc,sys,dev,root}
+  cp /bin/busybox "$root/bin/busybox"
+  for applet in $("$root/bin/busybox" --list); do
+    [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+  done
+  tar -C "$root" -c . | docker import -c 'CMD ["sh"]' - busybox:latest >/dev/null
+  rm -rf "$root"
+fi
+if [ "$HOST_ONLY" = 1 ]; then
+  say "host ready: OVS $(ovs-vsctl --version | head -1 | awk '{print $NF}'), docker $(docker version -f '{{.Server.Version}}')"
+  exit 0
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV"
   /usr/bin/python3 -m venv "$VENV"
@@ -47,7 +76,7 @@ installed_from() {
 }
 if [ "$(installed_from)" != "$HERE/dovecote/__init__.py" ] \
    || [ "$HERE/setup.cfg" -nt "$VENV/.dovecote-installed" ]; then
-  say "installing dovecote and FAUCET into $VENV"
+  say "installing this checkout (editable) and FAUCET into $VENV"
   "$VENV/bin/pip" install -q --upgrade pip 2>&1 | grep -v 'is ignored' >&2 || true
   "$VENV/bin/pip" install -q -e "$HERE[test]" 2>&1 | grep -v 'is ignored' >&2 || true
   [ "$(installed_from)" = "$HERE/dovecote/__init__.py" ] || { say "install failed"; exit 1; }
@@ -67,15 +96,4 @@ if [ ! -x "$PROMTOOL_DIR/usr/bin/promtool" ]; then
   rm -rf "$deb"
 fi
 
-if ! docker image inspect busybox:latest >/dev/null 2>&1; then
-  say "building the busybox image from busybox-static"
-  root=$(mktemp -d)
-  mkdir -p "$root"/{bin,etc,tmp,proc,sys,dev,root}
-  cp /bin/busybox "$root/bin/busybox"
-  for applet in $("$root/bin/busybox" --list); do
-    [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
-  done
-  tar -C "$root" -c . | docker import -c 'CMD ["sh"]' - busybox:latest >/dev/null
-  rm -rf "$root"
-fi
 say "ready: OVS $(ovs-vsctl --version | head -1 | awk '{print $NF}'), docker $(docker version -f '{{.Server.Version}}'), $("$VENV/bin/faucet" --version 2>/dev/null | tail -1)"

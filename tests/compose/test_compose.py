@@ -156,10 +156,40 @@ def host_ovs_running() -> bool:
     return os.path.exists(OVS_CTL) and run(OVS_CTL, "status", check=False).returncode == 0
 
 
+def dovecote_in_use() -> list[str]:
+    """What of a dovecote on this host the test would break by stopping the host's Open vSwitch:
+    its daemons (scripts/run.sh's, systemd's, a managed plugin's, another test run's) and the
+    bridges of its networks."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                words = [w.decode(errors="replace") for w in handle.read().split(b"\0") if w]
+        except OSError:
+            continue
+        entry = next((i for i, w in enumerate(words) if w == "dovecote.cli" or os.path.basename(w) == "dovecote"), -1)
+        if entry >= 0 and {"driver", "reconciler"} & set(words[entry + 1 :]):
+            found.append(f"pid {pid} ({' '.join(words)[:80]})")
+    if host_ovs_running():
+        bridges = run("ovs-vsctl", "--timeout=5", "--columns=name,external_ids", "--format=csv", "list", "Bridge",
+                      check=False).stdout  # fmt: skip
+        found += [f"bridge {line.split(',')[0]}" for line in bridges.splitlines() if "dovecote-contract" in line]
+    return found
+
+
 @pytest.fixture(scope="module")
 def compose() -> Iterator[Compose]:
     if run("docker", "info", check=False).returncode != 0:
         pytest.fail("dockerd is not running: run scripts/provision.sh first", pytrace=False)
+    in_use = dovecote_in_use()
+    if in_use:
+        pytest.skip(
+            "the compose test stops the host's Open vSwitch, and a dovecote uses it on this host: "
+            + ", ".join(in_use[:4])
+            + (" ..." if len(in_use) > 4 else "")
+            + ". Stop it first (scripts/run.sh stop, docker network rm its networks), or run the compose test on "
+            "another machine"
+        )
     stopped_host_ovs = host_ovs_running()
     if stopped_host_ovs:
         run(OVS_CTL, "stop", timeout=60)

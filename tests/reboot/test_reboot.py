@@ -134,8 +134,9 @@ class Machine:
 
 
 def setup_common(m: Machine) -> None:
-    """What every deployment starts from: scripts/provision.sh (packages are in the image)."""
-    m.sh("cd /root/project && scripts/provision.sh", timeout=900)
+    """What every deployment starts from: scripts/provision.sh (packages are in the image), into the venv the
+    units run from, which the machine's first boot installed this checkout into (editable)."""
+    m.sh("cd /root/project && DOVECOTE_VENV=/opt/dovecote/venv scripts/provision.sh", timeout=900)
 
 
 def load_images(m: Machine) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -15,28 +14,32 @@ from tests.stack.stack import ROOT, Factory, Stack, log_text, new_workdir, remov
 _STACK: Stack | None = None
 
 
-def _remove_leftover_compose_stack() -> None:
-    """A dovecote compose stack left on this host (``restart: unless-stopped`` brings it back with
-    dockerd) serves the ``ovs`` plugin socket with its own Open vSwitch: every network a test made
-    would go there, out of sight of the host OVS. The suite needs both to itself."""
+def _refuse_beside_a_compose_stack() -> None:
+    """A dovecote compose stack running on this host replaces the host's Open vSwitch with its own
+    (two userspace vswitchds cannot share a host), so the suite cannot run beside it. It is a user's
+    stack: say so and stop, never remove it. Stopped leftovers are harmless and left alone."""
     services = set(YAML(typ="safe", pure=True).load((ROOT / "docker-compose.yml").read_text())["services"])
     service = '{{.Label "com.docker.compose.service"}}'
-    listing = run("docker", "ps", "-a", "--format", "{{.ID}}\t{{.Image}}\t{{.Names}}\t" + service).stdout
+    listing = run("docker", "ps", "--format", "{{.ID}}\t{{.Image}}\t{{.Names}}\t" + service).stdout
     rows = [line.split("\t") for line in listing.splitlines()]
-    # By image, or by compose service and container name when a rebuild has moved the image's tag.
-    leftovers = [
+    # Only containers of the compose stack: a service of docker-compose.yml (by its compose label),
+    # from the stack's images or named after the service when a rebuild has moved the image's tag.
+    # Other dovecote images (another session's throwaway machines, say) are not the stack's.
+    running = [
         r
         for r in rows
         if len(r) == 4
-        and (r[1].startswith(("localhost/dovecote/", "dovecote/")) or (r[3] in services and r[2].endswith("-" + r[3])))
+        and r[3] in services
+        and (r[1].startswith(("localhost/dovecote/", "dovecote/")) or r[2].endswith("-" + r[3]))
     ]
-    if leftovers:
-        warnings.warn(
-            "removed the containers of a dovecote compose stack left on this host: "
-            + " ".join(r[2] for r in leftovers),
-            stacklevel=1,
+    if running:
+        pytest.fail(
+            "a dovecote compose stack runs on this host ("
+            + " ".join(r[2] for r in running)
+            + "): it replaces the host's Open vSwitch, which the stack tests need. Stop it first "
+            "(docker-compose down; up -d brings it back), or run the tests on another machine",
+            pytrace=False,
         )
-        run("docker", "rm", "-f", *[r[0] for r in leftovers])
 
 
 def _require_services() -> None:
@@ -49,7 +52,7 @@ def _require_services() -> None:
         problems.append("the busybox:latest image is missing")
     if problems:
         pytest.fail("; ".join(problems) + ": run scripts/provision.sh first", pytrace=False)
-    _remove_leftover_compose_stack()
+    _refuse_beside_a_compose_stack()
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +61,8 @@ def stack() -> Iterator[Stack]:
     global _STACK
     _require_services()
     workdir = new_workdir()
-    the_stack = Stack(workdir, os.environ.get("DOVECOTE_TEST_DRIVER", "ovs"))
+    # A private driver name by default: the suite runs beside a dovecote serving "ovs" on this host.
+    the_stack = Stack(workdir, os.environ.get("DOVECOTE_TEST_DRIVER", "dctest"))
     _STACK = the_stack
     try:
         the_stack.start()

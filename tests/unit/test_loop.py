@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -199,14 +200,22 @@ def test_an_unconfirmed_reload_is_retried_at_its_deadline(tmp_path: Path) -> Non
     h = Harness(tmp_path, (bridge(),), docker(), retry_seconds=5.0)
     h.faucet.deaf = True
     started = h.clock.now
-    assert h.reconciler.run_pass() == "unconfirmed"
-    assert h.clock.now == pytest.approx(started + 2, abs=0.3)  # waited reload_timeout on the injected clock
+    assert h.reconciler.run_pass() == "reload"  # signalled; the pass does not wait for FAUCET
+    assert h.clock.now == started
+    assert h.reconciler.deadline[1] == "confirm-reload"
+    while h.reconciler.deadline[1] == "confirm-reload":  # the loop's wake-ups poll FAUCET's metrics
+        h.clock.now = h.reconciler.deadline[0]
+        assert h.reconciler.poll_reload()
+    assert h.clock.now == pytest.approx(started + 2, abs=1.1)  # reload_timeout on the injected clock
     assert h.reconciler.deadline == (pytest.approx(h.clock.now + 5.0), "retry-reload")
     assert isinstance(h.reconciler.outcome.error, ReloadUnconfirmed) and h.reconciler.outcome.error.retryable
+    assert "did not confirm" in h.published[-1].error
     assert h.sample("dovecote_faucet_reloads_unconfirmed_total") == 1
     h.faucet.deaf = False
+    h.clock.now = h.reconciler.deadline[0]
     assert h.reconciler.run_pass() == "reload"
     assert h.reconciler.deadline[1] == "resync" and h.reconciler.outcome.error is None
+    assert h.published[-1].error == "" and h.published[-1].loaded_hash == h.published[-1].written_hash
 
 
 def test_a_signal_that_fails_is_an_unconfirmed_reload(tmp_path: Path) -> None:
@@ -432,25 +441,23 @@ def test_pacer_reloads_a_lone_change_at_once_and_resets_after_a_burst() -> None:
     assert pacer.delay(2.6, 2.6) == 0.0 and pacer.interval == 1.0
 
 
-def test_a_stop_ends_a_reload_wait_at_once(tmp_path: Path) -> None:
-    """SIGTERM while FAUCET does not confirm: the loop ends within one of the wait's sleeps, not after
-    the whole reload timeout (issue 14: the reconciler lingered for it)."""
+def test_a_stop_ends_the_loop_while_a_reload_is_unconfirmed(tmp_path: Path) -> None:
+    """SIGTERM while FAUCET does not confirm a reload: the loop ends at once, not after the reload
+    timeout (issue 14: the reconciler lingered for it, and its restart found the metrics port taken)."""
     h = Harness(tmp_path, (bridge(),), docker(), settle_seconds=0)
     h.reconciler.applier.reload_timeout = 60
     h.faucet.deaf = True
-    sleeps: list[float] = []
-    original = h.clock.sleep
-
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        original(seconds)
-        if len(sleeps) == 3:
-            h.reconciler.stop()
-
-    h.clock.sleep = sleep  # type: ignore[method-assign]
     thread = threading.Thread(target=h.reconciler.run_forever)
     thread.start()
-    thread.join(20)
+    try:
+        deadline = time.monotonic() + 10
+        while h.reconciler.applier.pending is None:
+            assert time.monotonic() < deadline, "no reload was signalled"
+            time.sleep(0.01)
+    finally:
+        stopped_at = time.monotonic()
+        h.reconciler.stop()
+        thread.join(10)
     assert not thread.is_alive()
-    assert len(sleeps) == 3 and sum(sleeps) < 1  # of the 60 s it would have waited
+    assert time.monotonic() - stopped_at < 1.0  # of the 60 s it would have waited
     assert not h.sample("dovecote_faucet_reloads_unconfirmed_total")

@@ -16,7 +16,7 @@ from dovecote.ops.model import BridgeRow, Controller, DockerNetwork, Endpoint, I
 from dovecote.ops.ovsdb import host_from_tables
 from dovecote.ops.sources import read_status
 from dovecote.ops.table import render_status, table
-from dovecote.ops.view import build_view, stack_links
+from dovecote.ops.view import build_view, requested_acls, stack_links
 
 NET_ID = "ab" * 32
 EP1, EP2, EP3, EP4 = "e1" * 32, "e2" * 32, "e3" * 32, "e4" * 32
@@ -301,3 +301,11 @@ def test_options_text_shows_what_was_set_in_option_syntax() -> None:
         "default_acl": "deny-all",
     }
     assert options_text(options) == ["add_ports=eth9//allow/20,eth8/3", "default_acl=deny-all"]
+
+
+def test_requested_acls_read_the_portacl_label_for_the_network() -> None:
+    assert requested_acls({"dovesnap.faucet.portacl": "typo-acl"}, "lab") == "typo-acl"
+    assert requested_acls({"dovecote.faucet.portacl": "lab:a, b/web:c"}, "lab") == "a,b"
+    assert requested_acls({"dovecote.faucet.portacl": "web:c"}, "lab") == ""
+    assert requested_acls({"dovecote.faucet.portacl": "a:b:c"}, "lab") == ""  # malformed: shown as none
+    assert requested_acls({}, "lab") == ""
