@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from dovecote import contract
+from dovecote.reconciler.faucet import TEMP_PREFIXES  # (its lock file stays: that is by design)
 from dovecote.reconciler.operator_config import has_include
 from tests.stack.stack import (
     IMAGE,
@@ -530,6 +531,9 @@ class Scenario:
     wanted: dict[str, str] = field(default_factory=dict)
     """container name -> the network it must run on."""
     removed: set[str] = field(default_factory=set)
+    closed: set[str] = field(default_factory=set)
+    """Wanted containers whose port must stay closed (a label FAUCET rejects, or a malformed one):
+    running and attached, but with no VLAN in the generated file, and never pinged from."""
     modes: dict[str, str] = field(default_factory=dict)
     healed_at: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -546,15 +550,19 @@ class Scenario:
     def two_networks(self) -> list[Network]:
         return [self.network("nat"), self.network("flat")]
 
-    def run_container(self, network: str, name: str | None = None, check: bool = False) -> str:
+    def run_container(
+        self, network: str, name: str | None = None, check: bool = False, labels: tuple[str, ...] = ()
+    ) -> str:
         name = name or short_id("dcf")
         self.make.containers.append(name)
         self.wanted[name] = network
-        run("docker", "run", "-td", "--name", name, f"--net={network}", IMAGE, check=check, timeout=180)
+        flags = [a for label in labels for a in ("--label", label)]
+        run("docker", "run", "-td", "--name", name, *flags, f"--net={network}", IMAGE, check=check, timeout=180)
         return name
 
     def remove_container(self, name: str) -> None:
         self.wanted.pop(name, None)
+        self.closed.discard(name)
         self.removed.add(name)
         run("docker", "rm", "-f", name, check=False, timeout=180)
 
@@ -715,12 +723,13 @@ class Scenario:
         dps = {n.network_id: n.dp for n in status.networks}
         generated = self.stack.generated_dps()
         for net in self.networks:
-            mine = [a for a in attached.values() if a.network == net.name]
+            everyone = [a for a in attached.values() if a.network == net.name]
+            mine = [a for a in everyone if a.name not in self.closed]
             ports = {p for p in ovs_ports(net.bridge) if contract.is_host_veth(p)}
-            expected = {a.port for a in mine}
+            expected = {a.port for a in everyone}
             if ports != expected:
                 raise AssertionError(f"{net.name}: OVS ports {sorted(ports)} != endpoints {sorted(expected)}")
-            ofports = _ofports({a.port for a in mine})
+            ofports = interface_ofports({a.port for a in mine})
             dp = dps.get(net.id)
             if not dp or dp not in generated:
                 raise AssertionError(f"{net.name}: no dp in the generated file")
@@ -729,8 +738,10 @@ class Scenario:
             if configured != set(ofports.values()):
                 raise AssertionError(f"{net.name}: configured ports {sorted(configured)} != {sorted(ofports.values())}")
             endpoints = _docker_endpoints(net.name)
-            if endpoints != {a.endpoint for a in mine}:
-                raise AssertionError(f"{net.name}: Docker lists {len(endpoints)} endpoints for {len(mine)} containers")
+            if endpoints != {a.endpoint for a in everyone}:
+                raise AssertionError(
+                    f"{net.name}: Docker lists {len(endpoints)} endpoints for {len(everyone)} containers"
+                )
             if mine:
                 pinger, *others = sorted(mine, key=lambda a: a.name)
                 targets = [a.ip for a in others] + ([net.gateway] if self.modes[net.name] != "flat" else [])
@@ -767,7 +778,7 @@ class Scenario:
         leaked = networks - {n.id for n in self.networks}
         if leaked:
             problems.append(f"Docker networks {sorted(x[:12] for x in leaked)}")
-        temp = [p.name for p in self.stack.conf.iterdir() if p.name.startswith(".dovecote-")]
+        temp = [p.name for p in self.stack.conf.iterdir() if p.name.startswith(TEMP_PREFIXES)]
         if temp:
             problems.append(f"temp files {temp}")
         if problems:
@@ -797,6 +808,7 @@ class Scenario:
         self.make.containers.clear()
         self.make.networks.clear()
         self.wanted.clear()
+        self.closed.clear()
         self.networks.clear()
         wait_until(self._converged, 120, "the config after removing everything", interval=0.5)
         wait_until(self._no_leaks, 60, "no leftovers after removing everything", interval=0.5)
@@ -805,7 +817,7 @@ class Scenario:
         self.notes.append(f"{len(valid)} config versions valid")
 
 
-def _ofports(interfaces: set[str]) -> dict[str, int]:
+def interface_ofports(interfaces: set[str]) -> dict[str, int]:
     if not interfaces:
         return {}
     out = run("ovs-vsctl", "--timeout=10", "-f", "csv", "--no-headings", "-d", "bare", "--columns=name,ofport",
