@@ -89,6 +89,24 @@ def fault(fault_stack: FaultStack, fault_row: Row, request: pytest.FixtureReques
         assert not died, f"daemons died during the scenario: {died}"
 
 
+def _machine_items(items: list[pytest.Item]) -> list[pytest.Item]:
+    return [i for i in items if i.nodeid.startswith("tests/faults/test_in_machine.py")]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The machine's scenarios last: they wait for the machine's run (test_in_machine.py)."""
+    machine = _machine_items(items)
+    items[:] = [i for i in items if i not in machine] + machine
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """When machine scenarios are selected, their machine starts at once, on a thread."""
+    if _machine_items(session.items) and not machine_inside() and not session.config.option.collectonly:
+        from tests.faults.test_in_machine import start_in_background
+
+        start_in_background()
+
+
 _FAILED: set[str] = set()
 
 

@@ -72,25 +72,30 @@ def test_faucet_down_during_changes(fault: Scenario, how: str, seconds: float) -
 
 
 def test_a_starting_faucet_survives_the_reconcilers_sighup(fault: Scenario) -> None:
-    """FAUCET restarted (as a supervisor does after a crash) and a change made at once: the change's
+    """FAUCET down with a change pending: the reconciler's SIGHUP fails and is retried 5 s later.
+    FAUCET is started just before the retry falls due, as a supervisor may well do, so the retry's
     SIGHUP falls while FAUCET is still importing, when SIGHUP's default action would kill it. The
     reconciler signals only a FAUCET that catches SIGHUP (reconciler.faucet.handles_sighup) and
     retries after its backoff. (Found by test_kill_9_during_churn[faucet]: a restarted FAUCET died at
     once, about 1 run in 3.)"""
     net = fault.network("nat")
-    leaving = [fault.run_container(net.name, check=True) for _ in range(3)]
+    leaving = [fault.run_container(net.name, check=True) for _ in range(4)]
     fault.converged()
     reconciler_log = fault.stack.logdir / "reconciler.log"
     refused = log_text(reconciler_log).count("is still starting")
     deaths = len(fault.stack.deaths)
     try:
-        for _ in range(2):
-            fault.stack.kill("faucet")  # nothing pending: nothing is signalled while it is down
+        for _ in range(3):  # the SIGHUP may miss FAUCET's import on a fast machine: three tries
+            old = fault.stack.daemon("faucet").pid
+            fault.stack.kill("faucet")
+            fault.remove_container(leaving.pop())  # a change while FAUCET is down: its SIGHUP fails
+            failed = f"names pid {old}, which does not run"
+            wait_until(lambda f=failed: f in log_text(reconciler_log), 60, "the reconciler's SIGHUP to fail")
+            time.sleep(4.3)  # the fault itself: the retry falls due 5 s after the failure, as FAUCET starts
             faucet = fault.stack.daemon("faucet")
             with fault.stack.lock:
                 faucet.start()
                 (fault.stack.workdir / "faucet.pid").write_text(str(faucet.pid))
-            fault.remove_container(leaving.pop())  # a change at once: its SIGHUP falls in FAUCET's start
             wait_until(
                 lambda: len(fault.stack.deaths) > deaths or fault.stack.faucet_metrics(), 90, "FAUCET to start or die"
             )
