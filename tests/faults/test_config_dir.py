@@ -48,11 +48,15 @@ def test_config_directory_full(fault: Scenario) -> None:
 
 
 def test_config_directory_read_only(fault: Scenario) -> None:
-    """The config directory remounted read-only while containers come and go, then writable again."""
+    """The config directory made read-only while containers come and go, then writable again."""
     net = fault.network("nat")
     first = fault.run_container(net.name, check=True)
     fault.converged()
-    run("mount", "-o", "remount,ro", str(fault.stack.conf))
+    # A read-only bind mount over the directory: a plain remount,ro fails while the reconciler holds
+    # its lock file open for writing (EBUSY); new opens through the path now get EROFS.
+    conf = str(fault.stack.conf)
+    run("mount", "--bind", conf, conf)
+    run("mount", "-o", "remount,bind,ro", conf)
     try:
         symptoms = ("Read-only file system",)
         before = _reconciler_log_grows(fault, *symptoms)
@@ -60,7 +64,7 @@ def test_config_directory_read_only(fault: Scenario) -> None:
         fault.remove_container(first)
         wait_until(lambda: _reconciler_log_grows(fault, *symptoms) > before, 60, "the reconciler to meet EROFS")
     finally:
-        run("mount", "-o", "remount,rw", str(fault.stack.conf))
+        run("umount", "-l", conf)  # the read-only layer: the tmpfs beneath is writable
     fault.mark_healed()
     fault.converged()
 
