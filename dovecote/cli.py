@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import dovecote
 from dovecote.contract import (
@@ -205,7 +205,7 @@ def add_driver_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     drv.add_argument(
         "--docker-interval", type=_seconds, default=5.0, metavar="SECONDS", help="seconds between those listings"
     )
-    drv.set_defaults(run=run_driver)
+    drv.set_defaults(run=run_driver, exit_at_once=True)
 
 
 def run_driver(args: argparse.Namespace) -> int:
@@ -394,7 +394,7 @@ def add_reconciler_parser(sub: argparse._SubParsersAction) -> None:  # type: ign
         metavar="SECONDS",
         help="seconds between full passes without hints",
     )
-    rec.set_defaults(run=run_reconciler)
+    rec.set_defaults(run=run_reconciler, exit_at_once=True)
 
 
 def run_reconciler(args: argparse.Namespace) -> int:
@@ -585,6 +585,19 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _exit_at_once(code: int) -> NoReturn:
+    """A stopped daemon exits without the interpreter's teardown.
+
+    Everything it must leave whole is on disk (atomic writes) or closed (sockets, the metrics port)
+    by then; the teardown of its threads and modules (FAUCET's parser is loaded in the reconciler)
+    took seconds on a loaded machine, of the 2 s a stop may take (issue 14, docs/reliability.md).
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     commands = parser()
     args = commands.parse_args(argv)
@@ -592,7 +605,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands.error(f"$DOVECOTE_LOG_LEVEL/$DOVECOTE_LOG_FORMAT: {args.log_level!r}/{args.log_format!r} is not valid")
     setup_logging(args.log_level, args.log_format)
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
+        if getattr(args, "exit_at_once", False):
+            _exit_at_once(code)
+        return code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader went away (| head): nothing more to say to it
