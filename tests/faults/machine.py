@@ -83,7 +83,7 @@ class FaultMachine:
     def sh(self, script: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return host("docker", "exec", self.name, "bash", "-c", script, check=check, timeout=timeout)
 
-    def run_suite(self, timeout: float = 1500) -> tuple[dict[str, dict[str, object]], str]:
+    def run_suite(self, timeout: float = 2400) -> tuple[dict[str, dict[str, object]], str]:
         """Run machine_scenarios.py inside; returns its rows by scenario and pytest's output."""
         started = time.monotonic()
         argv = [
@@ -95,9 +95,13 @@ class FaultMachine:
             self.name, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v",
             "-o", "cache_dir=/tmp/pytest-cache", str(ROOT / "tests" / "faults" / "machine_scenarios.py"),
         ]  # fmt: skip
-        result = host(*argv, check=False, timeout=timeout)
+        try:
+            result = host(*argv, check=False, timeout=timeout)
+            output = result.stdout + result.stderr
+        except subprocess.TimeoutExpired as exc:  # what it printed so far is the evidence
+            said = [x.decode(errors="replace") if isinstance(x, bytes) else (x or "") for x in (exc.stdout, exc.stderr)]
+            return {}, f"{''.join(said)}\n--- the machine's scenarios did not end within {timeout:.0f} s"
         self.timings["scenarios"] = time.monotonic() - started
-        output = result.stdout + result.stderr
         rows = self.sh(f"cat {RESULTS}", check=False)
         if rows.returncode != 0:
             state = host("docker", "inspect", "-f", "{{json .State}}", self.name, check=False).stdout
