@@ -220,7 +220,8 @@ class FaultStack(Stack):
     def start_reconciler(self) -> None:
         assert self.reconciler is not None
         self.reconciler.start()
-        wait_until(lambda: self.dovecote_metrics() is not None, 60, "the reconciler's metrics endpoint")
+        # 120 s: a fault machine just booted on a loaded host once took over 60 s to get here
+        wait_until(lambda: self.dovecote_metrics() is not None, 120, "the reconciler's metrics endpoint")
 
     def daemon(self, name: str) -> Proc:
         proc = {"faucet": self.faucet, "driver": self.driver, "reconciler": self.reconciler}[name]
