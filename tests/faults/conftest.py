@@ -80,6 +80,7 @@ def fault(fault_stack: FaultStack, fault_row: Row, request: pytest.FixtureReques
         try:
             scenario.teardown()
         finally:
+            watcher.stop()  # (again, when the teardown did): its scratch directory goes even after a failure
             died = fault_stack.deaths[deaths:]
             if died:
                 scenario.notes.append("died and restarted: " + ", ".join(f"{n} ({code})" for n, code in died))
