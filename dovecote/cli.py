@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import dovecote
 from dovecote.contract import (
@@ -205,7 +205,7 @@ def add_driver_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     drv.add_argument(
         "--docker-interval", type=_seconds, default=5.0, metavar="SECONDS", help="seconds between those listings"
     )
-    drv.set_defaults(run=run_driver)
+    drv.set_defaults(run=run_driver, exit_at_once=True)
 
 
 def run_driver(args: argparse.Namespace) -> int:
@@ -218,6 +218,7 @@ def run_driver(args: argparse.Namespace) -> int:
     from dovecote.driver.ovs import Ovs
     from dovecote.driver.repair import Repairer
     from dovecote.driver.server import PluginServer, prepare_socket_path
+    from dovecote.driver.shutdown import Shutdown, parse_delays
     from dovecote.driver.state import NetworkLocks
 
     try:  # before anything touches the host: a file there, or a driver serving it, keeps the path
@@ -230,6 +231,7 @@ def run_driver(args: argparse.Namespace) -> int:
             ovs, locks = Ovs(args.ovsdb), NetworkLocks()
     except Exception as exc:
         raise StartError("driver", f"{exc} (is Open vSwitch running? scripts/provision.sh starts it)") from exc
+    stopping = Shutdown(delays=parse_delays(os.environ.get("DOVECOTE_TEST_DELAYS", "")))
     docker = known.KnownNetworks()
 
     def docker_bridges() -> frozenset[str]:
@@ -245,21 +247,35 @@ def run_driver(args: argparse.Namespace) -> int:
     )  # fmt: skip
     repairer.repair_now()  # after a reboot: addresses and rules back before the first call
     try:
-        server = PluginServer(args.socket, routes(Driver(ovs, locks, docker, docker_bridges, watcher.kick)))
+        driver = Driver(ovs, locks, docker, docker_bridges, watcher.kick, stopping=stopping)
+        server = PluginServer(args.socket, routes(driver), stopping)
     except Exception as exc:
         raise StartError("driver", str(exc)) from exc
     watcher.start()
     repairer.start()
-    _stop_on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
+
+    def stop() -> None:
+        stopping.begin()  # calls in flight: GRACE s to finish, then they roll back
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    _stop_on_signals(stop)
     log.info("driver serving %s (ovsdb %s)", args.socket, args.ovsdb)
     sd_notify("READY=1")  # Type=notify: systemd starts dockerd only now (systemd/dovecote-driver.service)
     try:
         server.serve_forever()
     finally:
         sd_notify("STOPPING=1")
-        server.server_close()
+        server.server_close()  # no new connections; the socket file goes
         repairer.stop()
         watcher.stop()
+        left = server.drain(stopping.remaining() + 0.3)  # what rolls back needs a moment
+        if left:
+            log.warning(
+                "stopping with %d call(s) stuck in a step; the next create of the same network or endpoint "
+                "removes what they left, and the repair loop collects orphans",
+                left,
+            )
+        log.info("driver stopped")
     return EXIT_OK
 
 
@@ -378,13 +394,11 @@ def add_reconciler_parser(sub: argparse._SubParsersAction) -> None:  # type: ign
         metavar="SECONDS",
         help="seconds between full passes without hints",
     )
-    rec.set_defaults(run=run_reconciler)
+    rec.set_defaults(run=run_reconciler, exit_at_once=True)
 
 
 def run_reconciler(args: argparse.Namespace) -> int:
     import functools
-
-    from prometheus_client import start_http_server
 
     from dovecote.reconciler.apply import Io
     from dovecote.reconciler.config_source import watch_config
@@ -458,26 +472,66 @@ def run_reconciler(args: argparse.Namespace) -> int:
         forwarding_recheck=args.forwarding_recheck,
     )
     kick_target.append(reconciler)
-    host, _, port = args.metrics_addr.rpartition(":")
-    try:
-        start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry)
-    except OSError as exc:
-        raise StartError("reconciler", f"metrics on {args.metrics_addr}: {exc.strerror or exc}") from exc
+    metrics_server = _serve_metrics(args.metrics_addr, metrics.registry)
     ovsdb.start()
     docker_source.start()
     observer = watch_config(args.faucet_config, kick)
-    _stop_on_signals(reconciler.stop)
+    stopped = threading.Event()
+
+    def stop() -> None:
+        reconciler.stop()
+        stopped.set()
+
+    _stop_on_signals(stop)
     log.info("reconciler managing %s (metrics on %s, lock %s)", args.faucet_config, args.metrics_addr, lock)
+    # The loop runs on a worker so that a stop never waits for a pass stuck in a source (a hung
+    # FAUCET's metrics take 10 s to time out): every write is atomic, so leaving one mid-way is safe.
+    worker = threading.Thread(target=reconciler.run_forever, name="reconcile-loop", daemon=True)
+    worker.start()
     try:
-        reconciler.run_forever()
+        while worker.is_alive() and not stopped.wait(1.0):
+            pass
     finally:
+        reconciler.stop()
+        closing = threading.Thread(target=metrics_server.shutdown, daemon=True)
+        closing.start()
+        worker.join(STOP_GRACE)
+        if worker.is_alive():
+            log.warning("stopping in the middle of a pass (what is on disk is whole: the next start picks up)")
         observer.stop()
         docker_source.stop()
         ovsdb.stop()
+        closing.join(0.6)
+        metrics_server.server_close()  # the port is free for a restart at once
+        log.info("reconciler stopped")
     return EXIT_OK
 
 
-# --- the whole command line ----------------------------------------------------------------------
+STOP_GRACE = 0.8
+"""Seconds a pass gets to end after SIGTERM before the reconciler exits anyway (within 2 s in all)."""
+
+
+def _serve_metrics(address: str, registry: Any) -> Any:
+    """Prometheus metrics on ``host:port``, the HTTP server returned so that a stop frees the port.
+
+    A reconciler that is still exiting holds the port for a moment: a restart retries for a few
+    seconds before it gives up with a one-line :class:`StartError` instead of a traceback.
+    """
+    import errno
+    import time
+
+    from prometheus_client import start_http_server
+
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+            return server
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise StartError("reconciler", f"metrics on {address}: {exc.strerror or exc}") from exc
+            time.sleep(0.1)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -531,6 +585,19 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _exit_at_once(code: int) -> NoReturn:
+    """A stopped daemon exits without the interpreter's teardown.
+
+    Everything it must leave whole is on disk (atomic writes) or closed (sockets, the metrics port)
+    by then; the teardown of its threads and modules (FAUCET's parser is loaded in the reconciler)
+    took seconds on a loaded machine, of the 2 s a stop may take (issue 14, docs/reliability.md).
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     commands = parser()
     args = commands.parse_args(argv)
@@ -538,7 +605,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands.error(f"$DOVECOTE_LOG_LEVEL/$DOVECOTE_LOG_FORMAT: {args.log_level!r}/{args.log_format!r} is not valid")
     setup_logging(args.log_level, args.log_format)
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
+        if getattr(args, "exit_at_once", False):
+            _exit_at_once(code)
+        return code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader went away (| head): nothing more to say to it

@@ -28,6 +28,7 @@ from dovecote.driver.errors import Conflict, InvalidOption, InvalidRequest, NotF
 from dovecote.driver.known import KnownNetworks
 from dovecote.driver.options import parse_options
 from dovecote.driver.ovs import Ovs
+from dovecote.driver.shutdown import Shutdown
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +88,14 @@ class Driver:
         known: KnownNetworks | None = None,
         docker_bridges: Callable[[], frozenset[str]] = frozenset,
         networks_changed: Callable[[], None] = lambda: None,
+        stopping: Shutdown | None = None,
     ) -> None:
         self.ovs = ovs
         self._locks = locks or state.NetworkLocks()  # shared with the repair loop
         self._known = known or KnownNetworks()  # Docker's names, as the watcher last saw them
         self._docker_bridges = docker_bridges  # Docker's own bridges, for isolation (no I/O to Docker)
         self._networks_changed = networks_changed  # a hint to the watcher: list Docker's networks soon
+        self._stopping = stopping or Shutdown()  # a stop mid-call rolls it back (driver.shutdown)
         self._create_lock = threading.Lock()  # dpid uniqueness spans networks
         self._port_lock = threading.Lock()  # host-port uniqueness spans networks
 
@@ -145,10 +148,12 @@ class Driver:
                 options.controllers,
                 options.ovs_local_mac,
             )
+            self._stopping.checkpoint("create_network")
             self._attach_host_ports(network_id, bridge, options)
             l3.ensure(record)
             if record.routes:
                 nat.sync_isolation(lambda: state.routing_bridges(self.ovs), self._docker_bridges())
+            self._stopping.checkpoint("create_network_done")
             self.ovs.set_bridge_ids(bridge, {contract.COMPLETE: "true"})
             undo.pop_all()
         self._networks_changed()
@@ -253,7 +258,9 @@ class Driver:
             ofport = contract.next_ofports(used, contract.ofport_counter(record.next_ofport, used))[0]
             undo.callback(self.ovs.del_port, host)
             counter = {contract.NEXT_OFPORT: str(contract.after_ofport(ofport))}  # never reuse a number soon
+            self._stopping.checkpoint("create_endpoint")
             self.ovs.add_port(record.bridge, host, contract.encode_port(endpoint), ofport, counter)
+            self._stopping.checkpoint("create_endpoint_done")
             undo.pop_all()
         log.info(
             "port added net=%s ep=%s port=%s ofport=%d mac=%s", short(network_id), short(endpoint_id), host, ofport, mac

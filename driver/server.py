@@ -11,6 +11,7 @@ root, calls the driver.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,12 +19,15 @@ import socket
 import socketserver
 import stat
 import struct
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from dovecote.driver.errors import DriverError, InvalidRequest, NotFound
 from dovecote.driver.handlers import TEARDOWN, Handler
+from dovecote.driver.shutdown import Shutdown
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +73,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"404 page not found\n", "text/plain")
             return
         log.debug("%s %s", self.path, body[:2000])
-        try:
-            response = handler(parse_body(body))
-        except Exception as exc:  # noqa: BLE001 - every failure must become a JSON reply
-            response = reply_for(self.path, exc)
-        if "Err" in response:
-            log.warning("%s failed: %s", self.path, response["Err"])
-        self._send(200, json.dumps(response).encode(), CONTENT_TYPE)
+        with self.server.in_flight():  # until the reply is sent: a stopping driver answers first
+            try:
+                if self.path not in TEARDOWN:  # teardown makes nothing: it may still run
+                    self.server.stopping.refuse_new_calls()
+                response = handler(parse_body(body))
+            except Exception as exc:  # noqa: BLE001 - every failure must become a JSON reply
+                response = reply_for(self.path, exc)
+            if "Err" in response:
+                log.warning("%s failed: %s", self.path, response["Err"])
+            self._send(200, json.dumps(response).encode(), CONTENT_TYPE)
 
     def _send(self, status: int, payload: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -94,9 +101,12 @@ class PluginServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     SOCKET_MODE = 0o660
 
-    def __init__(self, path: str, routes: Mapping[str, Handler]) -> None:
+    def __init__(self, path: str, routes: Mapping[str, Handler], stopping: Shutdown | None = None) -> None:
         self.routes = routes
         self.path = path
+        self.stopping = stopping or Shutdown()
+        self._calls = 0
+        self._idle = threading.Condition()
         self.allowed_uids = frozenset({0, os.geteuid()})
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         _remove_stale_socket(path)
@@ -124,6 +134,30 @@ class PluginServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Count a call while its handler runs, for ``drain``."""
+        with self._idle:
+            self._calls += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._calls -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout: float) -> int:
+        """Wait up to ``timeout`` s for the calls in flight to finish; returns how many still run.
+
+        Once ``stopping`` has begun they finish or roll back at their next step (driver.shutdown);
+        their threads are daemons, so the process does not wait for one stuck beyond the timeout.
+        """
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._calls and (left := deadline - time.monotonic()) > 0:
+                self._idle.wait(left)
+            return self._calls
 
 
 def peer_credentials(connection: socket.socket) -> tuple[int, int, int]:

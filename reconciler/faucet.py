@@ -247,6 +247,22 @@ def _cmdline(pid: int, proc: str) -> list[str]:
         return [a.decode("utf-8", "replace") for a in handle.read().split(b"\0") if a]
 
 
+def handles_sighup(pid: int, proc: str = "/proc") -> bool | None:
+    """Whether a process catches SIGHUP (``SigCgt`` in its status); None when that cannot be read.
+
+    A FAUCET that is still importing its modules has not installed its handler: SIGHUP's default
+    action would kill it. Its start reads the config anyway, so it is signalled once it catches SIGHUP.
+    """
+    try:
+        with open(f"{proc}/{pid}/status", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGHUP - 1)))
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def process_environ(pid: int, proc: str = "/proc") -> dict[str, str] | None:
     """A process's environment (None when it cannot be read)."""
     try:
@@ -353,6 +369,11 @@ class Signaller:
             if not looks_like_faucet(argv):
                 shown = " ".join(argv)[:100] or "a kernel thread"
                 raise SignalError(f"stale pidfile {self.pidfile}: pid {pid} is {shown!r}, not FAUCET; not signalled")
+            if handles_sighup(pid, self.proc) is False:
+                raise SignalError(
+                    f"FAUCET (pid {pid}) is still starting: it does not handle SIGHUP yet, and a SIGHUP now "
+                    "would kill it; not signalled"
+                )
             signal.pidfd_send_signal(fd, 0)  # still the process whose command line was read
         except ProcessLookupError as exc:
             os.close(fd)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -438,3 +439,25 @@ def test_pacer_reloads_a_lone_change_at_once_and_resets_after_a_burst() -> None:
     pacer.reloaded(1.0)
     assert pacer.interval == 3.0
     assert pacer.delay(2.6, 2.6) == 0.0 and pacer.interval == 1.0
+
+
+def test_a_stop_ends_the_loop_while_a_reload_is_unconfirmed(tmp_path: Path) -> None:
+    """SIGTERM while FAUCET does not confirm a reload: the loop ends at once, not after the reload
+    timeout (issue 14: the reconciler lingered for it, and its restart found the metrics port taken)."""
+    h = Harness(tmp_path, (bridge(),), docker(), settle_seconds=0)
+    h.reconciler.applier.reload_timeout = 60
+    h.faucet.deaf = True
+    thread = threading.Thread(target=h.reconciler.run_forever)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while h.reconciler.applier.pending is None:
+            assert time.monotonic() < deadline, "no reload was signalled"
+            time.sleep(0.01)
+    finally:
+        stopped_at = time.monotonic()
+        h.reconciler.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert time.monotonic() - stopped_at < 1.0  # of the 60 s it would have waited
+    assert not h.sample("dovecote_faucet_reloads_unconfirmed_total")
