@@ -88,7 +88,6 @@ class Applier:
     _on_disk: Plan | None = None
     """The plan the generated file on disk was rendered from (None until known), for the change log."""
     _problems: tuple[Problem, ...] = ()
-    _ports: dict[str, int] = field(default_factory=dict)
 
     def apply(self, plan: Plan, world: World, last_change: float) -> Outcome:
         """Make FAUCET run the plan, unless the pacer holds the reload back (``last_change``: the last hint)."""
@@ -111,7 +110,7 @@ class Applier:
             if error and not (NO_DPS in error and not plan.dps):
                 self.metrics.rejected.inc()
                 self.metrics.config_invalid.set(1)
-                self.metrics.passes.labels("rejected").inc()
+                self.metrics.count_pass("rejected")
                 if error != self.rejected:
                     log.error("candidate FAUCET config rejected, nothing written: %s", error)
                 self.rejected = error
@@ -121,7 +120,7 @@ class Applier:
         # Only a pass with something to reload consults the pacer: hints that change nothing (other
         # drivers' containers, OVS statistics) must not make a lone change look like a burst.
         if self.pacer.delay(self.clock.monotonic(), last_change) > 0:
-            self.metrics.passes.labels("held").inc()
+            self.metrics.count_pass("held")
             return Outcome("held", plan, digest)
         if current != candidate or not include_ok:
             self._write(plan, candidate, world, include_ok)
@@ -135,7 +134,7 @@ class Applier:
                 self.io.write(self.config_path, with_include(world.operator_text))
                 log.info("added include of %s to %s", GENERATED_NAME, self.config_path)
         except OSError as exc:
-            raise WriteFailed(f"cannot write the FAUCET config: {exc}") from exc
+            raise WriteFailed(f"cannot write the FAUCET config: {exc}", source="faucet_config") from exc
         self.metrics.writes.inc()
         log.info("config written: %s", describe_changes(self._on_disk, plan))
         self._on_disk = plan
@@ -158,6 +157,7 @@ class Applier:
                     "check the container still runs; the next pass tries again",
                 )
                 plan = plan.without_port(change.dp, change.ofport, problem)
+                self.metrics.count_error("netlink")
         return plan
 
     def _report(self, plan: Plan) -> None:
@@ -167,12 +167,16 @@ class Applier:
                 log.warning("port left out: %s", problem)
         self._problems = plan.problems
         self.metrics.problems.set(len(plan.problems))
-        ports = {dp.name: len(dp.ports) for dp in plan.dps}
-        for name in set(self._ports) - set(ports):
-            self.metrics.ports.remove(name)
-        for name, count in ports.items():
-            self.metrics.ports.labels(name).set(count)
-        self._ports = ports
+
+    @property
+    def written_plan(self) -> Plan | None:
+        """The plan the generated file on disk was rendered from (None until known)."""
+        return self._on_disk
+
+    @property
+    def confirmed(self) -> bool:
+        """FAUCET confirmed loading the generated file that is on disk."""
+        return bool(self.written_hash) and self.written_hash == self.loaded_hash
 
     def _loaded(self, digest: str, faucet: FaucetState | None) -> bool:
         if self.loaded_hash == digest:
@@ -186,34 +190,38 @@ class Applier:
         started = self.clock.monotonic()
         before = self.io.faucet_state()
         self.pacer.reloaded(started)
+        signalled = False
         try:
             self.io.signal()
-            self.metrics.reloads_requested.inc()
+            signalled = True
             ok, why = wait_for_reload(
                 self.io.faucet_state, before, digest, self.reload_timeout, self.clock.monotonic, self.clock.sleep
             )
         except SignalError as exc:
             ok, why = False, str(exc)
+            self.metrics.count_error(exc.source)
         waited = self.clock.monotonic() - started
         if not ok and not plan.dps and NO_DPS in why:
             # FAUCET cannot load a config without dps; with no networks and no operator dps that
             # is the truth, not a failure: it keeps nothing of ours running.
+            self.metrics.reloads.labels("confirmed").inc()
             self.loaded_hash = digest
             return self._checked(Outcome("reload", plan, digest, reload_seconds=waited))
         if ok:
-            self.metrics.reloads_confirmed.inc()
+            self.metrics.reloads.labels("confirmed").inc()
+            self.metrics.reload_duration.observe(waited)
             self.loaded_hash = digest
             log.info("FAUCET reloaded (config %s)", digest[:12])
             return self._checked(Outcome("reload", plan, digest, reload_seconds=waited))
-        self.metrics.reloads_unconfirmed.inc()
-        self.metrics.passes.labels("unconfirmed").inc()
+        self.metrics.reloads.labels("unconfirmed" if signalled else "failed").inc()
+        self.metrics.count_pass("unconfirmed")
         log.warning("FAUCET reload not confirmed (retrying in %.0f s): %s", self.retry_seconds, why)
         retry_at = self.clock.monotonic() + self.retry_seconds
         return Outcome("unconfirmed", plan, digest, ReloadUnconfirmed(why), retry_at, "retry-reload", waited)
 
     def _checked(self, outcome: Outcome) -> Outcome:
         """A converged pass: count it, then check that FAUCET forwards what it runs."""
-        self.metrics.passes.labels(outcome.result).inc()
+        self.metrics.count_pass(outcome.result)
         self.metrics.last_success.set(self.clock.time())
         wake_at = self._check_forwarding(outcome.plan)
         if wake_at is None:
@@ -239,6 +247,7 @@ class Applier:
                     flows[key.bridge] = native_vlan_ports(self.io.dump_flows(key.bridge))
                 except Exception as exc:  # noqa: BLE001 - unreadable flows: check again later
                     log.warning("cannot read the flows of %s: %s", key.bridge, exc)
+                    self.metrics.count_error("openflow")
                     flows[key.bridge] = None
             forwarding = flows[key.bridge]
             if forwarding is None or not self.forwarding.checked(key, key.ofport in forwarding, now):
@@ -252,6 +261,7 @@ class Applier:
                 self.metrics.nudges.inc()
             except Exception as exc:  # noqa: BLE001 - the port may have gone meanwhile
                 log.warning("cannot flap %s: %s", key.interface, exc)
+                self.metrics.count_error("netlink")
         now = self.clock.monotonic()
         wait = self.forwarding.next_check(now)
         return None if wait is None else now + wait + FORWARDING_SLACK
