@@ -12,7 +12,8 @@ import os
 import socket
 import socketserver
 import stat
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -22,6 +23,7 @@ from dovecote.driver.handlers import TEARDOWN, Handler
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
+Observer = Callable[[str, "Exception | None", float], None]
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
@@ -63,10 +65,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"404 page not found\n", "text/plain")
             return
         log.debug("%s %s", self.path, body[:2000])
+        started, failure = time.monotonic(), None
         try:
             response = handler(parse_body(body))
         except Exception as exc:  # noqa: BLE001 - every failure must become a JSON reply
-            response = reply_for(self.path, exc)
+            response, failure = reply_for(self.path, exc), exc
+        self.server.observe(self.path, failure, time.monotonic() - started)
         if "Err" in response:
             log.warning("%s failed: %s", self.path, response["Err"])
         self._send(200, json.dumps(response).encode(), CONTENT_TYPE)
@@ -87,9 +91,11 @@ class PluginServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
     daemon_threads = True
 
-    def __init__(self, path: str, routes: Mapping[str, Handler]) -> None:
+    def __init__(self, path: str, routes: Mapping[str, Handler], observe: Observer | None = None) -> None:
         self.routes = routes
         self.path = path
+        self.observe: Observer = observe or (lambda _path, _exc, _seconds: None)
+        """Told of every request answered: its path, what its handler raised (None), how long it took."""
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         _remove_stale_socket(path)
         super().__init__(path, _Handler)
