@@ -23,11 +23,14 @@ from typing import Any
 
 import dovecote
 from dovecote.contract import (
+    DEFAULT_DRIVER_METRICS_ADDR,
     DEFAULT_DRIVER_NAME,
     DEFAULT_FAUCET_METRICS,
     DEFAULT_METRICS_ADDR,
     DEFAULT_OVSDB,
     DEFAULT_STATUS_FILE,
+    MANAGED_PLUGIN_NAME,
+    driver_names,
     generated_path,
     plugin_socket,
 )
@@ -187,12 +190,21 @@ def add_driver_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         help="how long a port must look abandoned (container end back in the host and down, or a host "
         "veth in no bridge) before the driver removes it; a docker run holds it so for milliseconds",
     )
+    drv.add_argument(
+        "--metrics-addr",
+        type=_address,
+        default=DEFAULT_DRIVER_METRICS_ADDR,
+        metavar="HOST:PORT",
+        help="where to serve the driver's own Prometheus metrics ('' for nowhere); HOST may be an "
+        "interface name, for its IPv4 address (docker0:10931 in the compose stack)",
+    )
     drv.set_defaults(run=run_driver)
 
 
 def run_driver(args: argparse.Namespace) -> int:
     from dovecote.driver import links
     from dovecote.driver.handlers import Driver, routes
+    from dovecote.driver.metrics import DriverMetrics
     from dovecote.driver.ovs import Ovs
     from dovecote.driver.repair import Repairer
     from dovecote.driver.server import PluginServer
@@ -206,16 +218,19 @@ def run_driver(args: argparse.Namespace) -> int:
             ovs, locks = Ovs(args.ovsdb), NetworkLocks()
     except Exception as exc:
         raise StartError("driver", f"{exc} (is Open vSwitch running? scripts/provision.sh starts it)") from exc
+    metrics = DriverMetrics(metrics_registry("driver"), owned=lambda: DriverMetrics.count_owned(ovs))
+    serve_metrics("driver", args.metrics_addr, metrics.registry, resolve=links.address_of)
     repairer = Repairer(ovs, locks, grace=args.orphan_grace)
+    repairer.observe = metrics.observe_repair
     repairer.repair_now()  # after a reboot: addresses and rules back before the first call
     repairer.start()
     try:
-        server = PluginServer(args.socket, routes(Driver(ovs, locks)))
+        server = PluginServer(args.socket, routes(Driver(ovs, locks)), observe=metrics.observe_request)
     except Exception as exc:
         repairer.stop()
         raise StartError("driver", str(exc)) from exc
     _stop_on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
-    log.info("driver serving %s (ovsdb %s)", args.socket, args.ovsdb)
+    log.info("driver serving %s (ovsdb %s, metrics on %s)", args.socket, args.ovsdb, args.metrics_addr or "none")
     try:
         server.serve_forever()
     finally:
@@ -261,11 +276,55 @@ def _seconds(text: str) -> float:
 
 
 def _address(text: str) -> str:
-    """An argparse type: HOST:PORT (HOST may be empty: 127.0.0.1)."""
+    """An argparse type: HOST:PORT (HOST may be empty: 127.0.0.1), or '' for none."""
+    if text == "":
+        return text
     _host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
     return text
+
+
+def metrics_registry(component: str) -> Any:
+    """A daemon's own Prometheus registry, with what every dovecote daemon exports.
+
+    ``dovecote_build_info{version, component, python_version}`` (always 1: which dovecote runs
+    where), and prometheus-client's process, platform and GC collectors (``process_*``,
+    ``python_*``), which it registers only on its default registry; each daemon serves its own.
+    """
+    import platform
+
+    from prometheus_client import CollectorRegistry, Gauge, GCCollector, PlatformCollector, ProcessCollector
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    info = Gauge(
+        "dovecote_build_info",
+        "Always 1: the dovecote version and component running here",
+        ["version", "component", "python_version"],
+        registry=registry,
+    )
+    info.labels(dovecote.__version__, component, platform.python_version()).set(1)
+    return registry
+
+
+def serve_metrics(daemon: str, address: str, registry: Any, resolve: Any = None) -> None:
+    """Serve ``registry`` on HOST:PORT ('' serves nothing); a taken port fails the start in one line.
+
+    ``resolve`` turns HOST into the address to bind (the driver accepts an interface name)."""
+    if not address:
+        return
+    from prometheus_client import start_http_server
+
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        bind = resolve(host) if resolve else host
+        start_http_server(int(port), addr=bind, registry=registry)
+    except OSError as exc:
+        raise StartError(daemon, f"metrics on {address}: {exc.strerror or exc}") from exc
 
 
 class StartError(Exception):
@@ -305,13 +364,14 @@ def add_reconciler_parser(sub: argparse._SubParsersAction) -> None:  # type: ign
         type=_address,
         default=DEFAULT_METRICS_ADDR,
         metavar="HOST:PORT",
-        help="where to serve the reconciler's own Prometheus metrics",
+        help="where to serve the reconciler's own Prometheus metrics ('' for nowhere)",
     )
     rec.add_argument(
         "--driver-name",
-        default=DEFAULT_DRIVER_NAME,
+        action="append",
         metavar="NAME",
-        help="the Docker driver name whose networks to manage",
+        help=f"a Docker driver name whose networks to manage (repeatable; default: {DEFAULT_DRIVER_NAME}). "
+        f"{DEFAULT_DRIVER_NAME} also manages the managed plugin's own name, {MANAGED_PLUGIN_NAME}",
     )
     rec.add_argument(
         "--status-file",
@@ -353,8 +413,6 @@ def add_reconciler_parser(sub: argparse._SubParsersAction) -> None:  # type: ign
 def run_reconciler(args: argparse.Namespace) -> int:
     import functools
 
-    from prometheus_client import start_http_server
-
     from dovecote.reconciler.apply import Io
     from dovecote.reconciler.config_source import watch_config
     from dovecote.reconciler.docker_source import DockerSource
@@ -374,7 +432,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
     config_dir = os.path.dirname(os.path.realpath(args.faucet_config))
     for name in remove_stale_temp_files(config_dir):
         log.info("removed %s, left by an interrupted reconciler", name)
-    metrics = Metrics()
+    metrics = Metrics(metrics_registry("reconciler"))
     kick_target: list[Reconciler] = []
 
     def kick(reason: str) -> None:
@@ -382,8 +440,12 @@ def run_reconciler(args: argparse.Namespace) -> int:
             kick_target[0].kick(reason)
 
     ovsdb = OvsdbSource(args.ovsdb, kick)
-    docker_source = DockerSource(kick, args.driver_name)
-    faucet_state = functools.partial(read_state, args.faucet_metrics) if args.faucet_metrics else (lambda: None)
+    docker_source = DockerSource(kick, driver_names(args.driver_name or [DEFAULT_DRIVER_NAME]))
+    faucet_state = (
+        metrics.counting_failures("faucet_metrics", functools.partial(read_state, args.faucet_metrics))
+        if args.faucet_metrics
+        else (lambda: None)
+    )
     sources = Sources(
         bridges=ovsdb.snapshot,
         docker=docker_source.snapshot,
@@ -411,11 +473,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
         forwarding_recheck=args.forwarding_recheck,
     )
     kick_target.append(reconciler)
-    host, _, port = args.metrics_addr.rpartition(":")
-    try:
-        start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry)
-    except OSError as exc:
-        raise StartError("reconciler", f"metrics on {args.metrics_addr}: {exc.strerror or exc}") from exc
+    serve_metrics("reconciler", args.metrics_addr, metrics.registry)
     ovsdb.start()
     docker_source.start()
     observer = watch_config(args.faucet_config, kick)
