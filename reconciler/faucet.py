@@ -1,4 +1,4 @@
-"""FAUCET adapter: atomic config writes, SIGHUP (pidfile or container), reload confirmation.
+"""FAUCET adapter: atomic config writes, SIGHUP (pidfile or container's process), reload confirmation.
 
 A reload is confirmed from FAUCET's own metrics: ``faucet_config_reload_requests_total`` rises,
 ``faucet_config_load_error`` is 0 and ``faucet_config_hash_info`` lists the sha256 of what we wrote
@@ -103,9 +103,16 @@ def read_state(metrics_url: str, timeout: float = 10.0) -> FaucetState | None:
 class SignalError(ReloadUnconfirmed):
     """FAUCET could not be signalled."""
 
+    source = "faucet_signal"
+
 
 class Signaller:
-    """Sends SIGHUP to FAUCET: by pid file, or through Docker for a FAUCET container."""
+    """Sends SIGHUP to FAUCET: by pid file, or to a FAUCET container's process.
+
+    A container is signalled by its process, never with ``docker kill -s HUP``: Docker 20.10 records
+    any ``docker kill`` as a stop by hand (moby/moby#41302), so that a restart policy of
+    ``unless-stopped`` no longer brings FAUCET back after a reboot or a dockerd restart.
+    """
 
     def __init__(self, pidfile: str | None = None, container: str | None = None) -> None:
         self.pidfile = pidfile
@@ -120,14 +127,55 @@ class Signaller:
             except (OSError, ValueError) as exc:
                 raise SignalError(f"cannot signal FAUCET through {self.pidfile}: {exc}") from exc
         elif self.container:
-            import docker  # only this path needs the Docker SDK
-
-            try:
-                docker.from_env().api.kill(self.container, signal="SIGHUP")
-            except docker.errors.DockerException as exc:
-                raise SignalError(f"cannot signal FAUCET container {self.container!r}: {exc}") from exc
+            self._signal_container(self.container)
         else:
             log.debug("no FAUCET to signal (neither --faucet-pidfile nor --faucet-container)")
+
+
+    @staticmethod
+    def _signal_container(name: str, proc: str = "/proc") -> None:
+        """SIGHUP to the container's main process (with ``init``, docker-init, which passes it on).
+
+        Docker gives its pid in the host's pid namespace, so the reconciler must share that namespace
+        (compose: ``pid: host``). The process must be in the container's cgroup (its
+        ``/proc/PID/cgroup`` names the container's id, with the cgroupfs and systemd drivers, v1 and
+        v2), or it is not signalled: a reconciler in another pid namespace would see another process
+        at that pid. The signal goes through a pidfd taken before that check, and Docker is asked
+        again after it, so a FAUCET that restarted meanwhile (its pid reused) is never mistaken.
+        """
+        import docker  # only this path needs the Docker SDK
+
+        try:
+            api = docker.from_env(timeout=10).api
+            info = api.inspect_container(name)
+            pid = _running_pid(name, info)
+            fd = os.pidfd_open(pid)
+            try:
+                with open(f"{proc}/{pid}/cgroup", encoding="utf-8", errors="replace") as handle:
+                    cgroups = handle.read()
+                if not info.get("Id") or info["Id"] not in cgroups:
+                    raise SignalError(
+                        f"FAUCET container {name!r}: pid {pid} here is not in the container's cgroup (is the "
+                        "reconciler in the host's pid namespace? compose: pid: host); not signalled"
+                    )
+                if _running_pid(name, api.inspect_container(name)) != pid:
+                    raise SignalError(f"FAUCET container {name!r} restarted while it was signalled")
+                signal.pidfd_send_signal(fd, signal.SIGHUP)
+            finally:
+                os.close(fd)
+        except docker.errors.DockerException as exc:
+            raise SignalError(f"cannot signal FAUCET container {name!r}: {exc}") from exc
+        except OSError as exc:
+            raise SignalError(f"cannot signal FAUCET container {name!r}: {exc}") from exc
+
+
+def _running_pid(name: str, info: dict) -> int:
+    """The host pid of a running container's main process, or SignalError."""
+    state = info.get("State") or {}
+    pid = int(state.get("Pid") or 0)
+    if not state.get("Running") or pid <= 1:
+        raise SignalError(f"FAUCET container {name!r} is not running ({state.get('Status', 'unknown')})")
+    return pid
 
 
 def wait_for_reload(
