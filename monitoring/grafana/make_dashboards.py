@@ -65,9 +65,9 @@ def dashboard(
                 ],  # fmt: skip
                 "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
                 "options": {},
+                # required by Grafana's panel schema (no default there), even when empty
+                "transformations": [{"id": "labelsToFields", "options": {}}] if kind == "table" else [],
             }
-            if kind == "table":
-                panel["transformations"] = [{"id": "labelsToFields", "options": {}}]
             panels.append(panel)
             next_id += 1
             x += width
