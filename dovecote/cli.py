@@ -202,33 +202,25 @@ def add_driver_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run_driver(args: argparse.Namespace) -> int:
-    from dovecote.driver import links
-    from dovecote.driver.handlers import Driver, routes
-    from dovecote.driver.metrics import DriverMetrics
-    from dovecote.driver.ovs import Ovs
-    from dovecote.driver.repair import Repairer
-    from dovecote.driver.server import PluginServer
-    from dovecote.driver.state import NetworkLocks
+    from dovecote.driver.server import PluginServer  # light: the socket listens before the heavy imports
 
     if _served(args.socket):  # before anything touches the host: the driver there keeps it
         raise StartError("driver", f"another driver is already serving {args.socket} (stop it, or choose --socket)")
-    links.set_sysctl_dir(args.sysctl_dir)
+    # Listen at once, serve once ready. dockerd gives a managed plugin about 12 s from its start to
+    # accept on its socket, then disables it for good (moby plugin/manager_linux.go: a 0.5 s sleep,
+    # then 4 dials 3 s apart), which a loaded host at boot can exceed with the imports, OVSDB and
+    # the first repair alone. A connection made meanwhile waits in the backlog, and is answered by
+    # serve_forever once the routes are in place.
+    table: dict[str, Any] = {}
     try:
-        with _quiet("ovsdbapp"):  # it logs the failure we report, once more and less clearly
-            ovs, locks = Ovs(args.ovsdb), NetworkLocks()
+        server = PluginServer(args.socket, table)
     except Exception as exc:
-        raise StartError("driver", f"{exc} (is Open vSwitch running? scripts/provision.sh starts it)") from exc
-    metrics = DriverMetrics(metrics_registry("driver"), owned=lambda: DriverMetrics.count_owned(ovs))
-    serve_metrics("driver", args.metrics_addr, metrics.registry, resolve=links.address_of)
-    repairer = Repairer(ovs, locks, grace=args.orphan_grace)
-    repairer.observe = metrics.observe_repair
-    repairer.repair_now()  # after a reboot: addresses and rules back before the first call
-    repairer.start()
-    try:
-        server = PluginServer(args.socket, routes(Driver(ovs, locks)), observe=metrics.observe_request)
-    except Exception as exc:
-        repairer.stop()
         raise StartError("driver", str(exc)) from exc
+    try:
+        repairer = _prepare_driver(args, server, table)
+    except BaseException:
+        server.server_close()
+        raise
     _stop_on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
     log.info("driver serving %s (ovsdb %s, metrics on %s)", args.socket, args.ovsdb, args.metrics_addr or "none")
     try:
@@ -237,6 +229,32 @@ def run_driver(args: argparse.Namespace) -> int:
         server.server_close()
         repairer.stop()
     return EXIT_OK
+
+
+def _prepare_driver(args: argparse.Namespace, server: Any, table: dict[str, Any]) -> Any:
+    """Everything the driver needs before it answers: OVSDB, metrics, the first repair, the routes."""
+    from dovecote.driver import links
+    from dovecote.driver.handlers import Driver, routes
+    from dovecote.driver.metrics import DriverMetrics
+    from dovecote.driver.ovs import Ovs
+    from dovecote.driver.repair import Repairer
+    from dovecote.driver.state import NetworkLocks
+
+    links.set_sysctl_dir(args.sysctl_dir)
+    try:
+        with _quiet("ovsdbapp"):  # it logs the failure we report, once more and less clearly
+            ovs, locks = Ovs(args.ovsdb), NetworkLocks()
+    except Exception as exc:
+        raise StartError("driver", f"{exc} (is Open vSwitch running? scripts/provision.sh starts it)") from exc
+    metrics = DriverMetrics(metrics_registry("driver"), owned=lambda: DriverMetrics.count_owned(ovs))
+    serve_metrics("driver", args.metrics_addr, metrics.registry, resolve=links.address_of)
+    server.observe = metrics.observe_request
+    repairer = Repairer(ovs, locks, grace=args.orphan_grace)
+    repairer.observe = metrics.observe_repair
+    repairer.repair_now()  # after a reboot: addresses and rules back before the first call
+    repairer.start()
+    table.update(routes(Driver(ovs, locks)))
+    return repairer
 
 
 def _served(path: str) -> bool:

@@ -15,10 +15,12 @@ import stat
 import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dovecote.driver.errors import DriverError, InvalidRequest, NotFound
-from dovecote.driver.handlers import TEARDOWN, Handler
+
+if TYPE_CHECKING:  # not at run time: handlers loads ovsdbapp, seconds the socket must not wait for
+    from dovecote.driver.handlers import Handler
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ def reply_for(path: str, exc: Exception) -> dict[str, Any]:
 
     A DriverError is the user's to read; anything else is a bug, logged with its traceback.
     """
+    from dovecote.driver.handlers import TEARDOWN
+
     if isinstance(exc, NotFound) and path in TEARDOWN:
         return {}
     if isinstance(exc, DriverError):
