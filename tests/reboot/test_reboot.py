@@ -144,7 +144,10 @@ class Machine:
             "echo '--- networks'; docker network ls; echo '--- ovs'; ovs-vsctl --timeout=5 show 2>&1 | head -60; "
             "docker exec dovecote-ovs ovs-vsctl --timeout=5 show 2>&1 | head -60; "
             "echo '--- links'; ip -br link | grep -E '^dc' ; "
-            "echo '--- /run/docker/plugins'; ls -laR /run/docker/plugins"
+            "echo '--- /run/docker/plugins'; ls -laR /run/docker/plugins; "
+            "for c in dovecote-reconciler dovecote-driver dovecote-faucet; do "
+            'docker inspect $c >/dev/null 2>&1 && { echo "--- docker logs $c"; docker logs --tail 25 $c 2>&1; }; done; '
+            "echo '--- plugin lines of dockerd'; grep -h 'plugin=' /var/log/units/docker.service.log | tail -15"
         )
         return self.sh(script, check=False, timeout=120).stdout
 
