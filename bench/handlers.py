@@ -3,7 +3,7 @@
 A ``Driver`` runs in this process against the host's real OVSDB, netlink and iptables (no dockerd,
 no FAUCET), with requests shaped like Docker's (libnetwork-remote.md §3). Each round creates an
 endpoint, joins it and deletes it on a nat network that already holds ``size`` other endpoints
-(CreateEndpoint reads the bridge's interfaces to pick the lowest free ofport, so its cost can grow
+(CreateEndpoint reads the bridge's interfaces to pick the next free ofport, so its cost can grow
 with them). This is the floor under ``bench/attach.py``: what the driver adds before Docker moves the
 veth into the container.
 

@@ -198,14 +198,36 @@ def add_driver_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         help="where to serve the driver's own Prometheus metrics ('' for nowhere); HOST may be an "
         "interface name, for its IPv4 address (docker0:10931 in the compose stack)",
     )
+    drv.add_argument(
+        "--network-grace",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long Docker must have stopped listing a network before the driver removes its bridge, "
+        "address, routes and rules (its DeleteNetwork was lost while the driver was down)",
+    )
+    drv.add_argument(
+        "--docker-socket",
+        default="/var/run/docker.sock",
+        metavar="PATH",
+        help="dockerd's API socket; the driver only lists networks there, from its own thread, never while "
+        "answering a call",
+    )
+    drv.add_argument(
+        "--docker-interval", type=_seconds, default=5.0, metavar="SECONDS", help="seconds between those listings"
+    )
     drv.set_defaults(run=run_driver)
 
 
 def run_driver(args: argparse.Namespace) -> int:
-    from dovecote.driver.server import PluginServer  # light: the socket listens before the heavy imports
+    from dovecote.driver.errors import DriverError
+    from dovecote.driver.notify import sd_notify
+    from dovecote.driver.server import PluginServer, prepare_socket_path  # light: listens before heavy imports
 
-    if _served(args.socket):  # before anything touches the host: the driver there keeps it
-        raise StartError("driver", f"another driver is already serving {args.socket} (stop it, or choose --socket)")
+    try:  # before anything touches the host: a file there, or a driver serving it, keeps the path
+        prepare_socket_path(args.socket)
+    except DriverError as exc:
+        raise StartError("driver", str(exc)) from exc
     # Listen at once, serve once ready. dockerd gives a managed plugin about 12 s from its start to
     # accept on its socket, then disables it for good (moby plugin/manager_linux.go: a 0.5 s sleep,
     # then 4 dials 3 s apart), which a loaded host at boot can exceed with the imports, OVSDB and
@@ -217,23 +239,31 @@ def run_driver(args: argparse.Namespace) -> int:
     except Exception as exc:
         raise StartError("driver", str(exc)) from exc
     try:
-        repairer = _prepare_driver(args, server, table)
+        repairer, watcher = _prepare_driver(args, server, table)
     except BaseException:
         server.server_close()
         raise
     _stop_on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
     log.info("driver serving %s (ovsdb %s, metrics on %s)", args.socket, args.ovsdb, args.metrics_addr or "none")
+    sd_notify("READY=1")  # Type=notify: systemd starts dockerd only now (systemd/dovecote-driver.service)
     try:
         server.serve_forever()
     finally:
+        sd_notify("STOPPING=1")
         server.server_close()
         repairer.stop()
+        watcher.stop()
     return EXIT_OK
 
 
-def _prepare_driver(args: argparse.Namespace, server: Any, table: dict[str, Any]) -> Any:
-    """Everything the driver needs before it answers: OVSDB, metrics, the first repair, the routes."""
-    from dovecote.driver import links
+def _prepare_driver(args: argparse.Namespace, server: Any, table: dict[str, Any]) -> tuple[Any, Any]:
+    """Everything the driver needs before it answers: OVSDB, metrics, the first repair, the routes.
+
+    Returns the started repairer and Docker network watcher (both stopped when the driver stops).
+    """
+    import functools
+
+    from dovecote.driver import docker_api, known, links
     from dovecote.driver.handlers import Driver, routes
     from dovecote.driver.metrics import DriverMetrics
     from dovecote.driver.ovs import Ovs
@@ -249,24 +279,25 @@ def _prepare_driver(args: argparse.Namespace, server: Any, table: dict[str, Any]
     metrics = DriverMetrics(metrics_registry("driver"), owned=lambda: DriverMetrics.count_owned(ovs))
     serve_metrics("driver", args.metrics_addr, metrics.registry, resolve=links.address_of)
     server.observe = metrics.observe_request
-    repairer = Repairer(ovs, locks, grace=args.orphan_grace)
+    docker = known.KnownNetworks()
+
+    def docker_bridges() -> frozenset[str]:
+        return known.docker_bridges(docker.latest(), links.bridge_names())
+
+    # The only caller of Docker's API: its own thread, a timeout, no driver lock held (driver.known).
+    watcher = known.Watcher(
+        functools.partial(docker_api.list_networks, args.docker_socket, timeout=5.0), docker, args.docker_interval
+    )
+    repairer = Repairer(
+        ovs, locks, grace=args.orphan_grace, docker=docker, network_grace=args.network_grace,
+        docker_bridges=docker_bridges,
+    )  # fmt: skip
     repairer.observe = metrics.observe_repair
     repairer.repair_now()  # after a reboot: addresses and rules back before the first call
+    table.update(routes(Driver(ovs, locks, docker, docker_bridges, watcher.kick)))
+    watcher.start()
     repairer.start()
-    table.update(routes(Driver(ovs, locks)))
-    return repairer
-
-
-def _served(path: str) -> bool:
-    """Something answers on this Unix socket."""
-    import socket
-
-    with socket.socket(socket.AF_UNIX) as probe:
-        try:
-            probe.connect(path)
-        except OSError:
-            return False
-    return True
+    return repairer, watcher
 
 
 @contextlib.contextmanager
@@ -370,11 +401,15 @@ def add_reconciler_parser(sub: argparse._SubParsersAction) -> None:  # type: ign
     who = rec.add_mutually_exclusive_group()
     who.add_argument("--faucet-pidfile", metavar="PATH", help="file holding FAUCET's pid, for SIGHUP")
     who.add_argument("--faucet-container", metavar="NAME", help="name of a FAUCET container, for SIGHUP through Docker")
+    who.add_argument(
+        "--faucet-unit", metavar="NAME", help="name of FAUCET's systemd unit, for SIGHUP through systemctl kill"
+    )
     rec.add_argument(
         "--faucet-metrics",
-        default=DEFAULT_FAUCET_METRICS,
+        default=None,
         metavar="URL",
-        help="FAUCET's Prometheus URL, to confirm reloads ('' to skip confirmation)",
+        help="FAUCET's Prometheus URL, to confirm reloads ('' to skip confirmation; default: the address in "
+        f"FAUCET's own environment, found through --faucet-pidfile or --faucet-unit, else {DEFAULT_FAUCET_METRICS})",
     )
     rec.add_argument("--ovsdb", default=DEFAULT_OVSDB, metavar="URL", help="Open vSwitch's database")
     rec.add_argument(
@@ -434,7 +469,14 @@ def run_reconciler(args: argparse.Namespace) -> int:
     from dovecote.reconciler.apply import Io
     from dovecote.reconciler.config_source import watch_config
     from dovecote.reconciler.docker_source import DockerSource
-    from dovecote.reconciler.faucet import Signaller, read_state, read_text, remove_stale_temp_files
+    from dovecote.reconciler.faucet import (
+        ConfigDirLocked,
+        FaucetMetrics,
+        Signaller,
+        lock_config_dir,
+        read_text,
+        remove_stale_temp_files,
+    )
     from dovecote.reconciler.links import dump_flows, flap_link
     from dovecote.reconciler.loop import Reconciler
     from dovecote.reconciler.macs import set_container_mac
@@ -448,6 +490,14 @@ def run_reconciler(args: argparse.Namespace) -> int:
     if not os.path.exists(args.faucet_config):
         raise UsageError(f"--faucet-config {args.faucet_config}: no such file (examples/faucet.yaml is a start)")
     config_dir = os.path.dirname(os.path.realpath(args.faucet_config))
+    try:
+        signaller = Signaller(args.faucet_pidfile, args.faucet_container, args.faucet_unit)
+    except ValueError as exc:
+        raise UsageError(f"--faucet-unit: {exc}") from exc
+    try:
+        lock = lock_config_dir(config_dir)  # before anything touches the directory: temp files may be another's
+    except ConfigDirLocked as exc:
+        raise StartError("reconciler", str(exc)) from exc
     for name in remove_stale_temp_files(config_dir):
         log.info("removed %s, left by an interrupted reconciler", name)
     metrics = Metrics(metrics_registry("reconciler"))
@@ -459,21 +509,22 @@ def run_reconciler(args: argparse.Namespace) -> int:
 
     ovsdb = OvsdbSource(args.ovsdb, kick)
     docker_source = DockerSource(kick, driver_names(args.driver_name or [DEFAULT_DRIVER_NAME]))
+    # --faucet-metrics '' turns confirmation off; none given: the address FAUCET itself uses.
     faucet_state = (
-        metrics.counting_failures("faucet_metrics", functools.partial(read_state, args.faucet_metrics))
-        if args.faucet_metrics
-        else (lambda: None)
+        metrics.counting_failures("faucet_metrics", FaucetMetrics(args.faucet_metrics, signaller.environ))
+        if args.faucet_metrics != ""
+        else None
     )
     sources = Sources(
         bridges=ovsdb.snapshot,
         docker=docker_source.snapshot,
         operator=functools.partial(read_operator, args.faucet_config),
         generated=functools.partial(read_text, generated_path(config_dir)),
-        faucet=faucet_state,
+        faucet=faucet_state or (lambda: None),
     )
     io = Io(
         validate=validate,
-        signal=Signaller(args.faucet_pidfile, args.faucet_container),
+        signal=signaller,
         faucet_state=faucet_state,
         set_mac=lambda change: set_container_mac(docker_source.pid(change.container_id), change),
         dump_flows=dump_flows,
@@ -496,7 +547,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
     docker_source.start()
     observer = watch_config(args.faucet_config, kick)
     _stop_on_signals(reconciler.stop)
-    log.info("reconciler managing %s (metrics on %s)", args.faucet_config, args.metrics_addr)
+    log.info("reconciler managing %s (metrics on %s, lock %s)", args.faucet_config, args.metrics_addr, lock)
     try:
         reconciler.run_forever()
     finally:

@@ -95,6 +95,16 @@ INTERNAL = "dovecote-internal"
 """``true`` when the network was created with ``--internal``."""
 OPTIONS = "dovecote-options"
 """JSON object: the network's :class:`NetworkSettings`."""
+COMPLETE = "dovecote-complete"
+"""``false`` from the moment CreateNetwork adds the bridge, ``true`` once its last step succeeded. Only a
+complete bridge is a network: an incomplete one whose creator is gone is an orphan (a driver killed
+mid-create). A bridge without the key predates it and counts as complete."""
+CREATOR = "dovecote-creator"
+"""The driver process that created the bridge, as :func:`format_creator` writes it: while the bridge is
+incomplete, it tells a create in progress (creator alive) from an interrupted one."""
+NEXT_OFPORT = "dovecote-next-ofport"
+"""The number the driver tries first for the bridge's next container port (decimal). Written only
+with the ``add_port`` that uses a number, in the same transaction; never by ``encode_network``."""
 
 # --- Interface.external_ids ------------------------------------------------------------------
 IFACE_ID = "iface-id"
@@ -130,21 +140,41 @@ MAX_OFPORT = 0xFEFF
 """OVS takes ofport_request 1-65279; above are OpenFlow's reserved numbers (LOCAL is 65534 in OVS)."""
 
 
-def lowest_free_ofports(used: Iterable[int], count: int = 1) -> list[int]:
-    """The numbering rule for container ports: the lowest numbers no interface holds or requested.
+def next_ofports(used: Iterable[int], start: int, count: int = 1) -> list[int]:
+    """The numbering rule for container ports: from the bridge's counter on, the numbers no interface holds.
 
-    The driver gives each new container port the first of them; the reconciler's pool
+    The driver gives each new container port the first of them and moves the bridge's counter
+    (``NEXT_OFPORT``) past it in the same OVSDB transaction; the reconciler's pool
     (``preallocate_ports``) configures the next ``count`` ahead of time, so that a new container
-    lands on a port FAUCET already forwards.
+    lands on a port FAUCET already forwards. Numbers go up and wrap after ``MAX_OFPORT`` to 1, still
+    skipping numbers in use, so a freed number is handed out again only after the counter has gone
+    round every other one: a new container never gets a number FAUCET may still have loaded for a
+    container just removed (docs/reconciler.md, "No inheritance").
     """
     taken = set(used)
     found: list[int] = []
-    number = 1
-    while len(found) < count and number <= MAX_OFPORT:
+    number = start if 1 <= start <= MAX_OFPORT else 1
+    for _ in range(MAX_OFPORT):
+        if len(found) == count:
+            break
         if number not in taken:
             found.append(number)
-        number += 1
+        number = number % MAX_OFPORT + 1
     return found
+
+
+def ofport_counter(recorded: int, used: Iterable[int]) -> int:
+    """Where the numbering starts on a bridge: its counter, or (a bridge made before the counter
+    existed) just past the highest number in use, never below it where numbers were just freed."""
+    if 1 <= recorded <= MAX_OFPORT:
+        return recorded
+    highest = max((n for n in used if 1 <= n <= MAX_OFPORT), default=0)
+    return highest % MAX_OFPORT + 1
+
+
+def after_ofport(number: int) -> int:
+    """The counter's value once ``number`` is handed out."""
+    return number % MAX_OFPORT + 1
 
 
 # --- device names ----------------------------------------------------------------------------
@@ -189,6 +219,20 @@ def is_docker_id(value: str) -> bool:
     return bool(_DOCKER_ID.match(value))
 
 
+def format_creator(boot_id: str, pid_namespace: int, pid: int, start_time: int) -> str:
+    """A process, unambiguously: PIDs are reused, but not within one boot and one PID namespace with
+    the same start time (``/proc/PID/stat`` field 22, in clock ticks since boot)."""
+    return f"{boot_id} {pid_namespace} {pid} {start_time}"
+
+
+def parse_creator(text: str) -> tuple[str, int, int, int] | None:
+    """``(boot_id, pid_namespace, pid, start_time)`` from :func:`format_creator`'s text, or None."""
+    parts = text.split()
+    if len(parts) != 4 or not all(p.isdigit() for p in parts[1:]):
+        return None
+    return parts[0], int(parts[1]), int(parts[2]), int(parts[3])
+
+
 def format_dpid(dpid: int) -> str:
     """FAUCET's notation for a datapath ID."""
     return f"{dpid:#x}"
@@ -202,6 +246,17 @@ def ovs_datapath_id(dpid: int) -> str:
 # --- iptables rules --------------------------------------------------------------------------
 RULE_TAG_PREFIX = "dovecote:"
 """Every iptables rule dovecote adds carries a comment starting with this, and only those."""
+RULE_TABLES = ("raw", "filter", "nat")
+"""The tables dovecote puts rules in: raw (no localhost from a bridge), filter (forwarding and
+isolation), nat (masquerade and published ports). Whoever lists or removes dovecote's rules reads all three."""
+ISOLATION_CHAIN = "DOVECOTE-ISOLATION"
+"""The filter chain holding the isolation rules (containers of a nat/routed network reach no other
+container network's unpublished ports); every rule in it is a tagged DROP."""
+HOOK_CHAIN = "DOCKER-USER"
+"""Where the isolation chain is jumped to from: the chain Docker evaluates before its own FORWARD rules
+and never edits (Docker's documentation reserves it for rules that must come first)."""
+ISOLATION_TAG = RULE_TAG_PREFIX + "isolation"
+"""The comment on the jump into :data:`ISOLATION_CHAIN` (it serves every bridge, not one)."""
 
 
 def rule_tag(bridge: str) -> str:
@@ -315,6 +370,12 @@ class NetworkRecord:
     gateways: tuple[str, ...] = ()
     subnets: tuple[str, ...] = ()
     internal: bool = False
+    complete: bool = True
+    """False while CreateNetwork runs (and for ever, if it was killed): see :data:`COMPLETE`."""
+    creator: str = ""
+    """The process that created the bridge (:func:`format_creator`), "" when not recorded."""
+    next_ofport: int = 0
+    """The bridge's ofport counter (``NEXT_OFPORT``); 0: not recorded (see ``ofport_counter``)."""
 
     @property
     def mode(self) -> str:
@@ -336,7 +397,7 @@ class NetworkRecord:
 
 def encode_network(record: NetworkRecord) -> dict[str, str]:
     """Bridge ``external_ids`` for a record."""
-    return {
+    ids = {
         CONTRACT: CONTRACT_VERSION,
         NETWORK_ID: record.network_id,
         MODE: record.mode,
@@ -346,7 +407,11 @@ def encode_network(record: NetworkRecord) -> dict[str, str]:
         SUBNETS: json.dumps(list(record.subnets)),
         INTERNAL: "true" if record.internal else "false",
         OPTIONS: json.dumps(record.settings.to_json(), sort_keys=True),
+        COMPLETE: "true" if record.complete else "false",
     }
+    if record.creator:
+        ids[CREATOR] = record.creator
+    return ids
 
 
 def decode_network(name: str, ids: Mapping[str, str]) -> NetworkRecord | None:
@@ -364,9 +429,17 @@ def decode_network(name: str, ids: Mapping[str, str]) -> NetworkRecord | None:
             gateways=tuple(str(g) for g in json.loads(ids.get(GATEWAYS, "[]"))),
             subnets=tuple(str(s) for s in json.loads(ids.get(SUBNETS, "[]"))),
             internal=ids.get(INTERNAL) == "true",
+            complete=ids.get(COMPLETE, "true") != "false",
+            creator=ids.get(CREATOR, ""),
+            next_ofport=_counter(ids.get(NEXT_OFPORT, "")),
         )
     except (KeyError, ValueError, TypeError, AttributeError):
         return None
+
+
+def _counter(text: str) -> int:
+    """A recorded ofport counter; anything else is "not recorded" (0), never a broken network."""
+    return int(text) if text.isdigit() and 1 <= int(text) <= MAX_OFPORT else 0
 
 
 # --- what the driver records about a port ------------------------------------------------------
@@ -454,9 +527,7 @@ def decode_port(name: str, ids: Mapping[str, str]) -> PortRecord | None:
                 container_veth=ids.get(PEER, ""),
                 mac=ids.get(ATTACHED_MAC, ""),
                 addresses=tuple(str(a) for a in json.loads(ids.get(ADDRESSES, "[]"))),
-                portmap=tuple(
-                    (str(p[0]), str(p[1]), int(p[2]), int(p[3])) for p in json.loads(ids.get(PORTMAP, "[]"))
-                ),
+                portmap=tuple((str(p[0]), str(p[1]), int(p[2]), int(p[3])) for p in json.loads(ids.get(PORTMAP, "[]"))),
             )
         vlan = ids.get(PORT_VLAN, "")
         return PortRecord(name, ids[NETWORK_ID], role, acl=ids.get(PORT_ACL, ""), vlan=int(vlan) if vlan else None)
@@ -491,6 +562,25 @@ class PortKind(StrEnum):
     """LOCAL with no VLAN: keeps a dp with no other interface in FAUCET's hands."""
 
 
+class ProblemCause(StrEnum):
+    """Why a port or setting was left out (the ``reason`` label of ``dovecote_ports_closed``)."""
+
+    LABEL = "label"
+    """A container label that is not well formed (docs/labels.md)."""
+    UNKNOWN_ACL = "unknown-acl"
+    """A label or option naming an ACL the operator's FAUCET config does not define."""
+    FAUCET_REJECTED = "faucet-rejected"
+    """FAUCET's own parser rejects the port's (or the setting's) entry."""
+    MAC = "mac"
+    """A ``mac_prefix`` that could not be set in the container."""
+    OPTION = "option"
+    """A network option that cannot be used."""
+    COLLISION = "collision"
+    """A dp or VLAN name that another network or the operator already uses."""
+    OPERATOR_CONFIG = "operator-config"
+    """The operator's own FAUCET files: unreadable includes, an invalid config."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """Something the reconciler left out or could not apply, and what to do about it.
@@ -504,9 +594,12 @@ class Problem:
     reason: str
     interface: str = ""
     fix: str = ""
+    cause: str = ""
+    """What kind of problem it is, for metrics and tools: a ``ProblemCause`` value ('' for others)."""
 
     def __str__(self) -> str:
-        return f"network {self.network}: {self.subject}: {self.reason}"
+        where = f"network {self.network}: " if self.network else ""
+        return f"{where}{self.subject}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -552,6 +645,9 @@ class StatusDocument:
     """sha256 of the generated file FAUCET confirmed it runs ('' until confirmed)."""
     rejected: str = ""
     """FAUCET's parser's reason for rejecting the latest candidate ('' when it was accepted)."""
+    error: str = ""
+    """Why the latest pass did not converge when that is a fact about the moment, not the input:
+    an I/O error writing a file, FAUCET not signalled or its reload not confirmed ('' when none)."""
     networks: tuple[NetworkStatus, ...] = ()
     ports: tuple[PortStatus, ...] = ()
     problems: tuple[Problem, ...] = ()
@@ -577,6 +673,7 @@ class StatusDocument:
                 written_hash=str(data.get("written_hash") or ""),
                 loaded_hash=str(data.get("loaded_hash") or ""),
                 rejected=str(data.get("rejected") or ""),
+                error=str(data.get("error") or ""),
                 networks=tuple(NetworkStatus(**n) for n in data.get("networks") or ()),
                 ports=tuple(
                     PortStatus(**{**p, "kind": PortKind(p["kind"]), "acls": tuple(p.get("acls") or ())})

@@ -10,7 +10,8 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 
 from dovecote import contract
-from dovecote.driver import links, nat
+from dovecote.driver import links, nat, state
+from dovecote.driver.ovs import Ovs
 
 
 def ensure(record: contract.NetworkRecord) -> None:
@@ -53,3 +54,14 @@ def wanted_rules(record: contract.NetworkRecord, endpoints: Iterable[contract.Po
 def unpublish(bridge: str, endpoint_id: str) -> None:
     """Remove an endpoint's published-port rules, whatever their shape; none is fine."""
     nat.remove_tagged(contract.endpoint_rule_tag(bridge, endpoint_id))
+
+
+def remove_bridge(ovs: Ovs, bridge: str) -> None:
+    """Remove a bridge with everything the driver made for it: its rules, its container ports' veths,
+    the bridge itself (its LOCAL port takes the gateway address, the connected route and the
+    route_localnet setting with it). Absent is fine."""
+    leftovers = [port.name for port in state.container_ports(ovs, bridge)]
+    ovs.del_bridge(bridge)  # first: an isolation sync reading the bridges after this adds no rule for it
+    nat.remove_all(bridge)
+    for name in leftovers:
+        links.delete_link(name)

@@ -193,3 +193,14 @@ def address_of(host: str) -> str:
         for address in ipr.get_addr(index=indexes[0], family=socket.AF_INET):
             return str(address.get_attr("IFA_ADDRESS"))
     raise OSError(f"interface {host} has no IPv4 address")
+
+
+def bridge_names() -> set[str]:
+    """The names of the host's Linux bridges (Docker's bridge networks are Linux bridges)."""
+    with IPRoute() as ipr:
+        found = set()
+        for link in ipr.get_links():
+            info = link.get_attr("IFLA_LINKINFO")
+            if info is not None and info.get_attr("IFLA_INFO_KIND") == "bridge":
+                found.add(str(link.get_attr("IFLA_IFNAME")))
+        return found

@@ -206,6 +206,10 @@ class Ovs:
                 f"tuning controllers of {bridge}",
             )
 
+    def set_bridge_ids(self, name: str, external_ids: Mapping[str, str]) -> None:
+        """Set keys of a bridge's external_ids (merged: the keys not given keep their values)."""
+        self._run([self._api.db_set("Bridge", name, ("external_ids", dict(external_ids)))], f"updating bridge {name}")
+
     def set_interface_ids(self, name: str, external_ids: Mapping[str, str]) -> None:
         """Set keys of an interface's external_ids (the driver's record of the endpoint).
 
@@ -218,12 +222,26 @@ class Ovs:
         """Remove a bridge and its ports; absent is fine."""
         self._run([self._api.del_br(name, if_exists=True)], f"deleting bridge {name}")
 
-    def add_port(self, bridge: str, port: str, external_ids: Mapping[str, str], ofport: int | None) -> int:
-        """Attach an interface, pinning its ofport when asked; returns the ofport OVS gave it."""
+    def add_port(
+        self,
+        bridge: str,
+        port: str,
+        external_ids: Mapping[str, str],
+        ofport: int | None,
+        bridge_ids: Mapping[str, str] | None = None,
+    ) -> int:
+        """Attach an interface, pinning its ofport when asked; returns the ofport OVS gave it.
+
+        ``bridge_ids`` are merged into the bridge's external_ids in the same transaction (the
+        bridge's ofport counter moves with the port that used the number, or not at all).
+        """
         attrs: dict[str, Any] = {"external_ids": dict(external_ids)}
         if ofport is not None:
             attrs["ofport_request"] = ofport
-        self._run([self._api.add_port(bridge, port, may_exist=False, **attrs)], f"adding port {port}")
+        commands = [self._api.add_port(bridge, port, may_exist=False, **attrs)]
+        if bridge_ids:
+            commands.append(self._api.db_set("Bridge", bridge, ("external_ids", dict(bridge_ids))))
+        self._run(commands, f"adding port {port}")
         number = _optional_int(
             self._read(self._api.db_get("Interface", port, "ofport"), f"reading the ofport of {port}")
         )

@@ -2,9 +2,14 @@
 
 Nobody tells the driver when an OVS restart recreates a bridge's LOCAL port down and bare, when a
 reboot flushes its iptables rules, or when dockerd drops endpoints without a DeleteEndpoint
-(libnetwork-remote.md §7.2, §7.5). So a daemon thread looks every few seconds. It cannot ask Docker
-(that can deadlock dockerd), so it judges orphans by the links alone; the judging is pure
-(:func:`judge_ports`, :func:`judge_unattached`) and tested without I/O.
+(libnetwork-remote.md §7.2, §7.5). So a daemon thread looks every few seconds. It never asks Docker
+itself: ports are judged by their links alone, bridges by their completeness mark and creator
+(``process``) and by the last listing of Docker's networks the watcher thread left in
+``known.KnownNetworks``. The judging is pure (:func:`judge_ports`, :func:`judge_unattached`,
+``known.judge_forgotten``) and tested without I/O.
+
+The same loop keeps the isolation chain (``nat.sync_isolation``) in step with the bridges on the host
+and Docker's own bridges.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from dovecote import contract
-from dovecote.driver import l3, links, nat, state
+from dovecote.driver import known, l3, links, nat, process, state
 from dovecote.driver.ovs import Ovs
 
 log = logging.getLogger(__name__)
@@ -87,14 +92,37 @@ def judge_unattached(
     return expired, waiting
 
 
+def judge_orphan_rules(rules: Iterable[contract.TaggedRule], bridges: set[str]) -> list[str]:
+    """The bridges whose tagged rules outlived them (the isolation jump is no bridge's)."""
+    return sorted(
+        {r.bridge for r in rules if r.comment != contract.ISOLATION_TAG and contract.is_dovecote_device(r.bridge)}
+        - bridges
+    )
+
+
 class Repairer:
     """Repairs every dovecote bridge once at start, then every ``interval`` seconds on a thread."""
 
-    def __init__(self, ovs: Ovs, locks: state.NetworkLocks, grace: float, interval: float = REPAIR_INTERVAL) -> None:
+    def __init__(
+        self,
+        ovs: Ovs,
+        locks: state.NetworkLocks,
+        grace: float,
+        interval: float = REPAIR_INTERVAL,
+        docker: known.KnownNetworks | None = None,
+        network_grace: float = 60.0,
+        docker_bridges: Callable[[], frozenset[str]] = frozenset,
+    ) -> None:
         self.ovs = ovs
         self.locks = locks
         self.grace = grace
         self.interval = interval
+        self.docker = docker or known.KnownNetworks()
+        self.network_grace = network_grace
+        self.docker_bridges = docker_bridges
+        self._judged_listing = 0.0  # asked_at of the last listing judged
+        self._missing_since: dict[str, float] = {}  # bridge -> first listing that lacked its network
+        self._isolated: tuple[list[tuple[str, str]], frozenset[str]] | None = None  # inputs last synced
         self._abandoned_since: dict[str, float] = {}  # port name -> when it first looked abandoned
         self._unattached_since: dict[str, float] = {}  # veth name -> when it was first in no bridge
         self._suspect: set[str] = set()  # bridges that looked broken in the previous round
@@ -131,8 +159,11 @@ class Repairer:
         host) must not be mistaken for damage and repaired under its feet."""
         suspect: set[str] = set()
         waiting: dict[str, float] = {}
+        removed = self._collect_orphan_bridges(state.networks(self.ovs))
         for network in state.networks(self.ovs):
             record = network.record
+            if not record.complete or record.bridge in removed:
+                continue  # being created (its creator repairs nothing yet), or an orphan judged later
             try:
                 with self.locks(record.network_id):
                     if not self.ovs.bridge_exists(record.bridge):
@@ -151,6 +182,75 @@ class Repairer:
         self._suspect = suspect
         self._abandoned_since = waiting  # a bridge that failed this round starts its ports' clocks again
         self._collect_unattached_veths()
+        if check_rules:
+            self._collect_orphan_rules()
+        self._keep_isolation(check_rules)
+
+    def _collect_orphan_rules(self) -> None:
+        """Rules tagged for a bridge that is no longer in OVSDB: its delete was interrupted, or was done
+        by an older driver that did not know every table dovecote uses now."""
+        bridges = {row.name for row in self.ovs.list_bridges()}
+        for bridge in judge_orphan_rules([r for t in contract.RULE_TABLES for r in nat.tagged_rules(t)], bridges):
+            if not self.ovs.bridge_exists(bridge):  # created meanwhile by another driver process?
+                log.info("removing the iptables rules of bridge %s: the bridge is gone", bridge)
+                nat.remove_all(bridge)
+
+    def _collect_orphan_bridges(self, networks: list[state.Network]) -> set[str]:
+        """Remove bridges no network stands behind; returns their names.
+
+        An incomplete bridge whose creator is gone was left by a CreateNetwork that was killed (or
+        whose undo failed): removed at once. A bridge whose network Docker has not listed for
+        ``network_grace`` seconds lost its DeleteNetwork (Docker ignores DeleteNetwork errors, and
+        drops the call after 15 s of retries while the driver is down): removed then.
+        """
+        removed: set[str] = set()
+        undecided = []
+        for network in networks:
+            record = network.record
+            alive = True if record.complete else process.creator_alive(record.creator)
+            if alive is False:
+                self._remove_orphan(record, "its CreateNetwork never finished (the creating driver is gone)")
+                removed.add(record.bridge)
+            elif record.complete or alive is None:
+                undecided.append(record)
+        listing = self.docker.latest()
+        if listing is None or listing.asked_at <= self._judged_listing:
+            return removed  # no new word from Docker: nothing more to judge
+        self._judged_listing = listing.asked_at
+        verdict = known.judge_forgotten(undecided, listing, self._missing_since, self.network_grace)
+        self._missing_since = verdict.missing_since
+        for record in verdict.orphans:
+            self._remove_orphan(record, f"Docker has not listed network {record.network_id[:12]} for "
+                                        f"{self.network_grace:.0f} s (its DeleteNetwork was lost)")  # fmt: skip
+            removed.add(record.bridge)
+        return removed
+
+    def _remove_orphan(self, record: contract.NetworkRecord, why: str) -> None:
+        with self.locks(record.network_id):
+            current = next((n.record for n in state.networks(self.ovs) if n.record.bridge == record.bridge), None)
+            if current != record:
+                return  # completed, removed or replaced meanwhile
+            log.info("removing bridge %s (dp %s): %s", record.bridge, contract.format_dpid(record.dpid), why)
+            l3.remove_bridge(self.ovs, record.bridge)
+        self.locks.forget(record.network_id)
+
+    def _keep_isolation(self, check_rules: bool) -> None:
+        """Re-sync the isolation chain when the bridges on the host or Docker's bridges changed, and on
+        rule-check rounds (a flush, a reboot)."""
+        routing = sorted(state.routing_bridges(self.ovs))
+        docker_bridges = self.docker_bridges()
+        if not routing and self._isolated is None:
+            return  # no dovecote network routes here: nothing to isolate
+        inputs = (routing, docker_bridges)
+        if inputs == self._isolated and not check_rules:
+            return
+        if inputs == self._isolated and nat.isolation_in_place(docker_bridges, routing):
+            return
+        changes = nat.sync_isolation(lambda: state.routing_bridges(self.ovs), docker_bridges)
+        if changes:
+            log.info("isolation: %d rule(s) changed for %d bridge(s) and %d Docker bridge(s)",
+                     changes, len(routing), len(docker_bridges))  # fmt: skip
+        self._isolated = inputs
 
     def _bridge_broken(self, record: contract.NetworkRecord, check_rules: bool) -> bool:
         if not links.bridge_port_ready(record.bridge, record.gateways):

@@ -2,6 +2,11 @@
 
 The protocol is a dozen POST routes with JSON bodies and no Content-Type; the standard library's
 threading HTTP server handles it (keep-alive, parallel connections) without a web framework.
+
+Whoever can talk to the socket can create bridges, ports and iptables rules as root, so the socket is
+``0660 root:root`` from the moment it exists (made under a umask, not chmodded afterwards), and a
+connection from any other user (``SO_PEERCRED``) is closed unanswered: only dockerd, which runs as
+root, calls the driver.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import os
 import socket
 import socketserver
 import stat
+import struct
 import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler
@@ -94,16 +100,33 @@ class PluginServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     """A threaded HTTP/1.1 server on a Unix socket; Docker calls in parallel."""
 
     daemon_threads = True
+    SOCKET_MODE = 0o660
 
     def __init__(self, path: str, routes: Mapping[str, Handler], observe: Observer | None = None) -> None:
         self.routes = routes
         self.path = path
         self.observe: Observer = observe or (lambda _path, _exc, _seconds: None)
         """Told of every request answered: its path, what its handler raised (None), how long it took."""
+        self.allowed_uids = frozenset({0, os.geteuid()})
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         _remove_stale_socket(path)
-        super().__init__(path, _Handler)
-        os.chmod(path, 0o660)
+        previous = os.umask(0o777 & ~self.SOCKET_MODE)  # no moment with a wider mode
+        try:
+            super().__init__(path, _Handler)
+        finally:
+            os.umask(previous)
+        if os.geteuid() == 0:
+            os.chown(path, 0, 0)
+        os.chmod(path, self.SOCKET_MODE)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        """Only root (dockerd) may call: any other peer's connection is closed without an answer."""
+        pid, uid, _gid = peer_credentials(request)
+        if uid in self.allowed_uids:
+            return True
+        log.warning("refused a connection to %s from uid %d (pid %d): only root may call the driver",
+                    self.path, uid, pid)  # fmt: skip
+        return False
 
     def server_close(self) -> None:
         super().server_close()
@@ -113,17 +136,43 @@ class PluginServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             pass
 
 
+def peer_credentials(connection: socket.socket) -> tuple[int, int, int]:
+    """``(pid, uid, gid)`` of the process at the other end of a Unix socket connection."""
+    raw = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", raw)
+    return pid, uid, gid
+
+
+class SocketPathError(DriverError):
+    """The plugin socket's path cannot be served (a file that is not a socket, another driver)."""
+
+
+_KINDS = {stat.S_IFREG: "a regular file", stat.S_IFDIR: "a directory", stat.S_IFLNK: "a symbolic link",
+          stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}  # fmt: skip
+
+
+def prepare_socket_path(path: str) -> None:
+    """Check the path before anything else starts: a file there that is not a socket, or a driver
+    already serving it, is a :class:`SocketPathError`; a stale socket is removed."""
+    _remove_stale_socket(path)
+
+
 def _remove_stale_socket(path: str) -> None:
     """A leftover socket with no listener costs Docker 15 s of retries per call: remove it.
 
-    A socket that still answers belongs to a running driver: refuse to steal it.
+    A socket that still answers belongs to a running driver: refuse to steal it. Anything else at
+    the path is not ours to delete: refuse, saying what it is.
     """
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return
     if not stat.S_ISSOCK(mode):
-        raise DriverError(f"{path} exists and is not a socket")
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a socket")
+        raise SocketPathError(
+            f"{path} exists and is {kind}, not a socket: the driver will not replace it "
+            "(move it away, or choose --socket)"
+        )
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(path)
@@ -132,4 +181,4 @@ def _remove_stale_socket(path: str) -> None:
         return
     finally:
         probe.close()
-    raise DriverError(f"another driver is already serving {path}")
+    raise SocketPathError(f"another driver is already serving {path} (stop it, or choose --socket)")

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 
 from dovecote import contract
+from dovecote.driver import process
 from dovecote.driver.errors import NotFound
 from dovecote.driver.ovs import InterfaceRow, Ovs
 
@@ -31,6 +32,16 @@ def networks(ovs: Ovs) -> list[Network]:
         if record:
             found.append(Network(record, row.datapath_type))
     return found
+
+
+def routing_bridges(ovs: Ovs) -> list[tuple[str, str]]:
+    """``(bridge, mode)`` of every nat/routed bridge on the host, of any driver name (isolation spans
+    them all), including those being created, not those whose create was interrupted."""
+    return [
+        (n.record.bridge, n.record.mode)
+        for n in networks(ovs)
+        if n.record.routes and (n.record.complete or process.creator_alive(n.record.creator) is not False)
+    ]
 
 
 def network(ovs: Ovs, network_id: str) -> Network:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dovecote import contract
 from dovecote.ops import ovsdb, sources
 from dovecote.ops.errors import UsageError
-from dovecote.ops.plan import Action, Inventory, Scope, plan_cleanup
+from dovecote.ops.plan import Action, Inventory, Scope, find_orphans, plan_cleanup
 from dovecote.reconciler.faucet import read_state
 
 
@@ -48,6 +48,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         default=[],
         metavar="NAME|ID",
         help="only this network, by name or id (repeatable; an id Docker forgot still finds its bridge)",
+    )
+    cmd.add_argument(
+        "--orphans",
+        action="store_true",
+        help="only bridges no network stands behind (an interrupted create, a network Docker deleted while the "
+        "driver was down) and rules of bridges that are gone; 'dovecote doctor' lists them",
     )
     cmd.add_argument("--ovsdb", default=contract.DEFAULT_OVSDB, metavar="URL", help="Open vSwitch's database")
     cmd.add_argument(
@@ -88,6 +94,11 @@ def inventory(ovsdb_url: str, generated: str, status_file: str, scope: Scope) ->
         document = sources.read_yaml(generated) or {}
         dps = dict(document.get("dps") or {}) if isinstance(document, dict) else {}
     status = sources.read_status(status_file).document if status_file else None
+    orphans = {}
+    if scope.orphans:
+        from dovecote.driver.process import creator_alive
+
+        orphans = find_orphans(bridges, set(sources.docker_network_ids(())), creator_alive)
     return Inventory(
         networks,
         bridges,
@@ -95,6 +106,7 @@ def inventory(ovsdb_url: str, generated: str, status_file: str, scope: Scope) ->
         sources.read_tagged_rules(),
         dps,
         status.networks if status else (),
+        orphans,
     )
 
 
@@ -228,7 +240,7 @@ def action_json(action: Action, outcome: str | None = None) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    scope = Scope(tuple(args.driver_name), tuple(args.network))
+    scope = Scope(tuple(args.driver_name), tuple(args.network), orphans=args.orphans)
     generated = sources.generated_path(faucet_config_of(args))
     try:
         found = inventory(args.ovsdb, generated, args.status_file, scope)
@@ -236,6 +248,8 @@ def run(args: argparse.Namespace) -> int:
         raise sources.SourceError(f"cannot list what to remove: {exc}") from exc
     actions = plan_cleanup(found, scope)
     what = "everything dovecote made on this host" if scope.everything else "the chosen drivers and networks"
+    if scope.orphans:
+        what = "bridges no network stands behind, and rules of bridges that are gone"
     # With --json, stdout holds only the JSON document: the lists and progress go to stderr.
     out = sys.stderr if args.json else sys.stdout
     document: dict[str, object] = {"scope": what, "dry_run": args.dry_run, "actions": []}

@@ -25,6 +25,7 @@ from dovecote import contract
 from dovecote.contract import StatusDocument
 from dovecote.ops import ovsdb, sources
 from dovecote.ops.model import CONFIGURED, REJECTED, BridgeRow, HostView, NetworkView
+from dovecote.ops.plan import rules_without_bridge
 from dovecote.ops.table import faucet_text, port_name
 from dovecote.ops.view import only_drivers
 from dovecote.reconciler.faucet import FaucetState, read_state
@@ -354,12 +355,23 @@ def port_checks(view: HostView, passed: bool, waited: float) -> list[Check]:
     return checks
 
 
-def orphan_checks(view: HostView) -> list[Check]:
-    """Dovecote bridges whose network Docker does not know, and Docker networks with no bridge."""
+def orphan_checks(view: HostView, stale_rules: Sequence[contract.TaggedRule] = ()) -> list[Check]:
+    """Dovecote bridges whose network Docker does not know, iptables rules of bridges that are gone
+    (``plan.rules_without_bridge``), and Docker networks with no bridge."""
     orphans = [n for n in view.networks if n.bridge and not n.name]
     bridgeless = [n for n in view.networks if n.name and not n.bridge]
     checks = []
-    if orphans:
+    if stale_rules and not orphans:
+        gone = sorted({rule.bridge for rule in stale_rules})
+        checks.append(
+            Check(
+                "orphaned bridges",
+                False,
+                f"{len(stale_rules)} iptables rule(s) of bridge(s) that are gone: {', '.join(gone)}",
+                "dovecote cleanup --orphans (a running driver removes them within 20 s)",
+            )
+        )
+    elif orphans:
         checks.append(
             Check(
                 "orphaned bridges",
@@ -368,7 +380,9 @@ def orphan_checks(view: HostView) -> list[Check]:
                 + ", ".join(f"{n.bridge} (network {n.network_id[:12]}, dpid {n.dpid})" for n in orphans),
                 "remove them: "
                 + "; ".join(f"dovecote cleanup --network {n.network_id}" for n in orphans[:3])
-                + (" ..." if len(orphans) > 3 else ""),
+                + (" ..." if len(orphans) > 3 else "")
+                + " (or all of them: dovecote cleanup --orphans; a running driver removes them too, an "
+                "interrupted create at once, a network Docker deleted after its --network-grace)",
             )
         )
     else:
@@ -596,9 +610,10 @@ def check_networks(args: argparse.Namespace, config: str) -> list[Check]:
         checks += port_checks(ours, passed, waited)
     bridges = {b.name: b for b in ovsdb.read_host(args.ovsdb).bridges}
     mine = [bridges[n.bridge] for n in ours.networks if n.bridge in bridges]
+    rules = sources.read_tagged_rules()
     checks += controller_checks(mine)
-    checks += rule_checks(mine, sources.read_tagged_rules())
-    checks += orphan_checks(everything)
+    checks += rule_checks(mine, rules)
+    checks += orphan_checks(everything, rules_without_bridge(rules, list(bridges.values())))
     return checks
 
 

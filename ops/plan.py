@@ -11,7 +11,7 @@ names for it (which also finds the dp of a network whose bridge is already gone)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,8 @@ class Inventory:
     generated_dps: Mapping[str, Any] = field(default_factory=dict)
     reconciled: tuple[contract.NetworkStatus, ...] = ()
     """The networks of the reconciler's status document (empty when it could not be read)."""
+    orphans: Mapping[str, str] = field(default_factory=dict)
+    """Bridge -> why no network stands behind it (:func:`find_orphans`)."""
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,13 @@ class Scope:
     drivers: tuple[str, ...] = ()
     networks: tuple[str, ...] = ()
     default_drivers: tuple[str, ...] = (contract.DEFAULT_DRIVER_NAME,)
+    orphans: bool = False
+    """Only what no network stands behind: the inventory's orphan bridges and rules of gone bridges
+    (with ``networks``: only those of these network IDs)."""
 
     @property
     def everything(self) -> bool:
-        return not self.drivers and not self.networks
+        return not self.drivers and not self.networks and not self.orphans
 
 
 @dataclass(frozen=True)
@@ -60,13 +65,44 @@ class Action:
 ORDER = ("disconnect", "network", "bridge", "link", "iptables", "faucet-dp")
 
 
+def find_orphans(
+    bridges: Iterable[BridgeRow], docker_ids: set[str] | None, creator_alive: Callable[[str], bool | None]
+) -> dict[str, str]:
+    """Dovecote bridges no network stands behind, and why: a CreateNetwork that never finished (its
+    creator is gone), or a network Docker no longer has (``docker_ids`` None: Docker was not asked).
+    The driver collects both itself (docs/security.md); this finds what it could not."""
+    found = {}
+    for bridge in bridges:
+        record = bridge.record
+        if record is None:
+            continue
+        alive = None if record.complete else creator_alive(record.creator)
+        if alive is False:
+            found[bridge.name] = "its CreateNetwork never finished (the creating driver is gone)"
+        elif alive is None and docker_ids is not None and record.network_id not in docker_ids:
+            found[bridge.name] = f"Docker has no network {record.network_id[:12]}"
+    return found
+
+
+def rules_without_bridge(
+    rules: Iterable[contract.TaggedRule], bridges: Iterable[BridgeRow]
+) -> list[contract.TaggedRule]:
+    """Rules tagged for a dovecote bridge that does not exist (not the isolation jump, which is no bridge's)."""
+    names = {b.name for b in bridges}
+    return [r for r in rules if contract.is_dovecote_device(r.bridge) and r.bridge not in names]
+
+
 def plan_cleanup(inventory: Inventory, scope: Scope) -> list[Action]:
     """Every action, ordered so that Docker (and a live driver) clean up first and leftovers after."""
     dovecote_bridges = {b.name: b.record for b in inventory.bridges if b.record is not None}
     known_ids = {r.network_id for r in dovecote_bridges.values() if r is not None}
-    networks = _networks(inventory.networks, scope, known_ids)
+    networks = [] if scope.orphans else _networks(inventory.networks, scope, known_ids)
     remembered = known_ids | {n.network_id for n in inventory.reconciled}
     ids = {n.id for n in networks} | _orphan_ids(scope, inventory.networks, remembered)
+    if scope.orphans:  # with --network too: only the orphans among those
+        ids = {r.network_id for n, r in dovecote_bridges.items() if r is not None and n in inventory.orphans}
+        if scope.networks:
+            ids = {i for i in ids if any(len(w) >= 12 and i.startswith(w) for w in scope.networks)}
     if scope.everything:
         bridge_names = set(dovecote_bridges)
     else:
@@ -92,8 +128,11 @@ def plan_cleanup(inventory: Inventory, scope: Scope) -> list[Action]:
         )
     for name in _links(inventory, scope, ids, scoped_bridge_names, networks):
         actions.append(Action("link", name))
+    gone = set(rules_without_bridge(inventory.rules, inventory.bridges)) if scope.orphans else set()
+    if scope.networks:
+        gone = {r for r in gone if r.bridge in {contract.bridge_name(w) for w in scope.networks if len(w) >= 12}}
     for rule in inventory.rules:
-        if scope.everything or rule.bridge in scoped_bridge_names:
+        if scope.everything or rule.bridge in scoped_bridge_names or rule in gone:
             actions.append(Action("iptables", f"{rule.table} {' '.join(rule.args)}", "", (rule.table, *rule.args)))
     dpids = {r.dpid for n, r in dovecote_bridges.items() if r is not None and n in bridge_names}
     reconciled = [n for n in inventory.reconciled if n.network_id in ids or n.bridge in scoped_bridge_names]

@@ -72,20 +72,24 @@ def read_docker_networks(drivers: Sequence[str] = (), ids: Sequence[str] = ()) -
 
 
 def docker_network_ids(names_or_ids: Sequence[str]) -> list[str]:
-    """The ids of the Docker networks of any driver named (or with an id given) here."""
+    """The ids of the Docker networks of any driver named (or with an id given) here; all of them for ()."""
     import docker
 
     client = docker.from_env(timeout=30)
     try:
-        return sorted(n["Id"] for n in client.api.networks() if n["Name"] in names_or_ids or n["Id"] in names_or_ids)
+        return sorted(
+            n["Id"]
+            for n in client.api.networks()
+            if not names_or_ids or n["Name"] in names_or_ids or n["Id"] in names_or_ids
+        )
     finally:
         client.close()
 
 
 def read_tagged_rules() -> list[contract.TaggedRule]:
-    """Every dovecote rule in iptables' filter and nat tables."""
+    """Every dovecote rule in iptables' raw, filter and nat tables."""
     rules = []
-    for table in ("filter", "nat"):
+    for table in contract.RULE_TABLES:
         listed = run(["iptables", "-w", "5", "-t", table, "-S"])
         if listed.returncode != 0:
             raise SourceError(f"iptables -t {table} -S: {listed.stderr.strip()}")

@@ -218,14 +218,14 @@ def faucet_state(
 def requested_acls(labels: Mapping[str, str], network: str) -> str:
     """The ACLs a container's ``portacl`` label names on this network ('' when none or malformed)."""
     from dovecote.reconciler.errors import BadValue
-    from dovecote.reconciler.labels import LABEL_PREFIXES, resolve_for_network
+    from dovecote.reconciler.labels import LABEL_PREFIXES, Label, acl_names_problem, for_network
 
-    spec = next((labels[p + "portacl"] for p in LABEL_PREFIXES if p + "portacl" in labels), "")
+    key = next((p + "portacl" for p in LABEL_PREFIXES if p + "portacl" in labels), "")
     try:
-        names = [a.strip() for a in resolve_for_network(spec, network).split(",") if a.strip()]
+        value = for_network(Label(key, labels[key]) if key else None, network, acl_names_problem)
     except BadValue:
         return ""
-    return ",".join(names)
+    return ",".join(a.strip() for a in (value or "").split(",") if a.strip())
 
 
 def only_drivers(view: HostView, drivers: Sequence[str]) -> HostView:

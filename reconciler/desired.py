@@ -72,10 +72,17 @@ class DesiredVlan:
     vid: int
     max_hosts: int = GENERATED_VLAN_MAX_HOSTS
     acls_out: tuple[str, ...] = ()
+    key: str = ""
+    """The VLAN's name when ``dovecote-VID`` is an operator VLAN's name ('' otherwise)."""
 
     @property
     def name(self) -> str:
-        return f"dovecote-{self.vid}"
+        return self.key or vlan_name(self.vid)
+
+
+def vlan_name(vid: int) -> str:
+    """The name dovecote gives the VLANs it defines."""
+    return f"dovecote-{vid}"
 
 
 @dataclass(frozen=True)
@@ -108,9 +115,17 @@ class Plan:
     """Every network considered, with its dp name ('' when it was left out)."""
 
     def without_port(self, dp: str, ofport: int, problem: Problem) -> Plan:
-        """The same plan minus one port (whose MAC could not be set), with the reason."""
+        """The same plan minus one port (closed: its MAC could not be set, FAUCET rejects it), with the
+        reason; a mirror target stops listing it."""
+
+        def kept(port: DesiredPort) -> DesiredPort:
+            if ofport in port.mirror:
+                return replace(port, mirror=tuple(n for n in port.mirror if n != ofport))
+            return port
+
         dps = tuple(
-            replace(d, ports=tuple(p for p in d.ports if p.ofport != ofport)) if d.name == dp else d for d in self.dps
+            replace(d, ports=tuple(kept(p) for p in d.ports if p.ofport != ofport)) if d.name == dp else d
+            for d in self.dps
         )
         bridge = next((d.bridge for d in self.dps if d.name == dp), "")
         return replace(

@@ -58,12 +58,18 @@ class CandidateRejected(ReconcileError):
     """FAUCET's parser rejects the candidate: nothing is written until the input changes."""
 
 
+class OperatorConfigInvalid(CandidateRejected):
+    """FAUCET's parser rejects the operator's own files, without dovecote's: nothing is changed."""
+
+
 class BadValue(ReconcileError, ValueError):
     """A label or option value that cannot be used: only its own port or setting is left out.
 
     ``fix`` says what the operator can do about it.
     """
 
-    def __init__(self, reason: str, fix: str = "") -> None:
+    def __init__(self, reason: str, fix: str = "", cause: str = "") -> None:
         super().__init__(reason)
         self.fix = fix
+        self.cause = cause
+        """A ``contract.ProblemCause`` value."""

@@ -78,6 +78,8 @@ class Reconciler:
         self._held = False  # the last pass held a reload back for the pacer
         self._wake_at = float("-inf")
         self._wake_reason = ""
+        self._error = ""
+        """Why the latest pass did not converge, when retrying can help (the status file's ``error``)."""
 
     def kick(self, reason: str = "") -> None:
         """Something may have changed: run a pass soon (many kicks, one pass)."""
@@ -96,6 +98,8 @@ class Reconciler:
             hinted = self._dirty.wait(max(0.0, self._wake_at - self.clock.monotonic()))
             if self._stop.is_set():
                 return
+            if not hinted and self._wake_reason == "confirm-reload" and self.poll_reload():
+                continue  # a look at FAUCET's metrics, not a pass: hints run passes meanwhile
             if not hinted and self._wake_reason in COUNTS_AS_CHANGE:
                 self.kick(self._wake_reason)
             # Let a burst of hints gather into one pass. Once a pass had to hold a reload back
@@ -116,8 +120,19 @@ class Reconciler:
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 self._dirty.set()
 
+    def poll_reload(self) -> bool:
+        """At the deadline of a reload being confirmed: one look at FAUCET's metrics (False: none pending)."""
+        outcome = self.applier.poll_reload()
+        if outcome is None:
+            return False
+        self._settle(outcome, None)
+        if self.publish_status is not None and outcome.wake_reason != "confirm-reload":
+            self.publish_status(self.status_document())  # once it is decided, not at every look
+        return True
+
     def _failed(self, exc: Exception, backoff: float) -> None:
         """Count and log a pass that raised; the loop runs it again after ``backoff`` seconds."""
+        self._error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ReconcileError) else str(exc)
         self.metrics.count_error(exc.source if isinstance(exc, ReconcileError) else "internal")
         self.metrics.count_pass("error")
         if isinstance(exc, ReconcileError) and exc.retryable:
@@ -145,13 +160,18 @@ class Reconciler:
         """When (monotonic) and why the loop runs a pass if no hint comes first."""
         return self._wake_at, self._wake_reason
 
-    def _settle(self, outcome: Outcome, started: float) -> None:
+    def _settle(self, outcome: Outcome, started: float | None) -> None:
+        """Keep a pass's (or a poll's: ``started`` None) outcome and set the deadline it asks for."""
         self.outcome = outcome
+        error = outcome.error
+        self._error = str(error) if error is not None and error.retryable else ""
         applier = self.applier
         states = port_states(outcome.plan, applier.written_plan, applier.confirmed, bool(applier.rejected))
         self.metrics.observe_ports(states)
-        if outcome.result != "rejected":
-            self.metrics.pass_duration.observe(self.clock.monotonic() - started - outcome.reload_seconds)
+        if started is not None:
+            self.metrics.count_pass(outcome.result)
+            if outcome.result != "rejected":
+                self.metrics.pass_duration.observe(self.clock.monotonic() - started)
         if outcome.result == "held":
             self._held = True
             self._dirty.set()
@@ -172,4 +192,5 @@ class Reconciler:
             written_hash=self.applier.written_hash,
             loaded_hash=self.applier.loaded_hash,
             rejected=self.applier.rejected,
+            error=self._error,
         )

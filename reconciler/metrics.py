@@ -2,7 +2,8 @@
 
 Prometheus's conventions: counters end in ``_total``, durations are ``_duration_seconds``
 histograms, one metric with a label rather than several metrics, and a label takes its values from
-a fixed set (``PASS_RESULTS``, ``RELOAD_RESULTS``, ``ERROR_SOURCES``, ``PORT_STATES``). Every value
+a fixed set (``PASS_RESULTS``, ``RELOAD_RESULTS``, ``ERROR_SOURCES``, ``PORT_STATES``,
+``CLOSE_REASONS``). Every value
 of a fixed set is exported at 0 from the start, so that ``rate()`` and ``increase()`` see the first
 event and a dashboard panel shows a flat line rather than "no data". Per-network series (ports,
 controllers) come and go with their network; a network's three port states appear together.
@@ -19,7 +20,7 @@ from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from dovecote.contract import PortKind
+from dovecote.contract import PortKind, Problem, ProblemCause
 from dovecote.reconciler.desired import Plan
 from dovecote.reconciler.errors import ERROR_SOURCES
 from dovecote.reconciler.world import Network
@@ -30,11 +31,14 @@ PASS_RESULTS = ("reload", "unchanged", "held", "rejected", "unconfirmed", "error
 """How a pass ended: ``dovecote_reconcile_passes_total{result}``."""
 PASS_LABELS = {"noop": "unchanged"}
 """``Outcome.result`` values whose label is spelled otherwise (a pass with nothing to do)."""
-RELOAD_RESULTS = ("confirmed", "unconfirmed", "failed")
-"""``dovecote_faucet_reloads_total{result}``: FAUCET showed the new hash in time, did not, or could
-not be signalled at all. Requested = their sum."""
+RELOAD_RESULTS = ("confirmed", "unconfirmed", "failed", "unchecked")
+"""``dovecote_faucet_reloads_total{result}``: FAUCET showed the new hash in time, did not (or
+rejected it), could not be signalled at all, or was signalled with no way to confirm it (its metrics
+off, ``--faucet-metrics ''``, or never readable). Requested = their sum."""
 PORT_STATES = ("configured", "pending", "rejected")
 """``dovecote_ports{state}``, as ``dovecote status`` shows them."""
+CLOSE_REASONS = (*(cause.value for cause in ProblemCause), "other")
+"""``dovecote_ports_closed{reason}``: a ``ProblemCause``, or ``other`` for a problem with none."""
 
 PASS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 RELOAD_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -71,9 +75,7 @@ class Metrics:
             "dovecote_faucet_config_invalid", "1 while the latest candidate is rejected", registry=r
         )
         self.networks = Gauge("dovecote_networks", "dovecote networks the reconciler manages", registry=r)
-        self.ports = Gauge(
-            "dovecote_ports", "Ports by FAUCET state, per network", ["network", "state"], registry=r
-        )
+        self.ports = Gauge("dovecote_ports", "Ports by FAUCET state, per network", ["network", "state"], registry=r)
         self.problems = Gauge(
             "dovecote_port_problems", "Problems reported: ports left out, settings ignored", registry=r
         )
@@ -88,6 +90,17 @@ class Metrics:
             ["network", "bridge", "target"],
             registry=r,
         )
+        self.ports_closed = Gauge(
+            "dovecote_ports_closed",
+            "Ports left closed (out of FAUCET's config), by reason: label, unknown-acl, faucet-rejected, mac, ...",
+            ["reason"],
+            registry=r,
+        )
+        self.validations = Counter(
+            "dovecote_faucet_validations",
+            "Candidates parsed with FAUCET's parser (more than one per pass while a rejection is isolated)",
+            registry=r,
+        )
         self.errors = Counter("dovecote_errors", "Errors, by where they came from", ["source"], registry=r)
         self.last_success = Gauge(
             "dovecote_last_success_timestamp_seconds",
@@ -100,6 +113,8 @@ class Metrics:
             self.reloads.labels(result)
         for source in ERROR_SOURCES:
             self.errors.labels(source)
+        for reason in CLOSE_REASONS:
+            self.ports_closed.labels(reason).set(0)
         self._networks: set[str] = set()
         self._controllers: set[tuple[str, str, str]] = set()
 
@@ -124,6 +139,16 @@ class Metrics:
             return value
 
         return counted
+
+    def observe_closed(self, problems: Iterable[Problem]) -> None:
+        """``dovecote_ports_closed``: the problems that close a port, by cause (every reason, 0 if none)."""
+        closed = dict.fromkeys(CLOSE_REASONS, 0)
+        for problem in problems:
+            if problem.interface:
+                reason = problem.cause if problem.cause in closed else "other"
+                closed[reason] += 1
+        for reason, count in closed.items():
+            self.ports_closed.labels(reason).set(count)
 
     def observe_ports(self, counts: Mapping[str, Mapping[str, int]]) -> None:
         """``dovecote_ports`` and ``dovecote_networks`` from ``port_states``; gone networks' series go."""

@@ -11,8 +11,8 @@ ports are built by reconciler.ports; what spans networks (dp names, VLANs) is de
 from __future__ import annotations
 
 from dovecote import contract
-from dovecote.contract import PortKind, Problem
-from dovecote.reconciler.desired import DesiredDp, DesiredPort, DesiredVlan, Plan
+from dovecote.contract import PortKind, Problem, ProblemCause
+from dovecote.reconciler.desired import DesiredDp, DesiredPort, DesiredVlan, Plan, vlan_name
 from dovecote.reconciler.errors import BadValue
 from dovecote.reconciler.forwarding import Expected
 from dovecote.reconciler.ports import DpBuilder
@@ -33,10 +33,26 @@ def plan(world: World) -> Plan:
     """Every dovecote dp FAUCET should have, with one interface per attached, running container."""
     by_endpoint = {a.endpoint_id: c for c in world.containers for a in c.attachments}
     work: list[DpBuilder] = []
-    problems: list[Problem] = []
+    problems: list[Problem] = _operator_problems(world.operator)
     statuses: list[contract.NetworkStatus] = []
+    taken: dict[str, str] = {}  # dp name -> the network that has it
     for network in sorted(world.networks, key=lambda n: n.record.dpid):
         record = network.record
+        name = dp_name(network.name, network.network_id, world.operator)
+        if name in taken:
+            # Never overwrite: the network met first (lowest dpid) keeps the name.
+            problems.append(
+                Problem(
+                    network.network_id,
+                    network.name,
+                    "dp name",
+                    f"dp name {name!r} is already the dp of network {taken[name]}: network left out",
+                    fix="rename one of the two networks (docker network create with another name)",
+                    cause=ProblemCause.COLLISION,
+                )
+            )
+            statuses.append(contract.NetworkStatus(network.network_id, network.name, network.bridge, record.dpid))
+            continue
         if record.dpid in world.operator.dp_ids:
             problems.append(
                 Problem(
@@ -49,9 +65,10 @@ def plan(world: World) -> Plan:
             )
             statuses.append(contract.NetworkStatus(network.network_id, network.name, network.bridge, record.dpid))
             continue
+        taken[name] = network.name
         dp = DpBuilder(
             network,
-            dp_name(network.name, network.network_id, world.operator),
+            name,
             world.operator,
             by_endpoint,
             world.containers,
@@ -145,16 +162,53 @@ def _network_vlans(work: list[DpBuilder], operator: OperatorConfig) -> tuple[tup
                         f"VLAN {vid} is shared by networks {names}, which differ in vlan_out_acl: none applied",
                         f"give every network on VLAN {vid} the same ovs.bridge.vlan_out_acl",
                     )
-        vlans.append(DesiredVlan(vid, acls_out=acls_out))
+        vlans.append(DesiredVlan(vid, acls_out=acls_out, key=_free_vlan_name(vid, members, operator)))
     return tuple(vlans), egress
+
+
+def _free_vlan_name(vid: int, members: list[tuple[DpBuilder, tuple[str, ...] | None]], operator: OperatorConfig) -> str:
+    """'' (``dovecote-VID``) unless the operator has a VLAN of that name: FAUCET would merge the two
+    by name and ours would silently replace theirs. Then the first free ``dovecote-VID-N``, reported."""
+    name = vlan_name(vid)
+    if name not in operator.vlan_names:
+        return ""
+    n = 2
+    while f"{name}-{n}" in operator.vlan_names:
+        n += 1
+    for dp, _ in members:
+        dp.problem(
+            f"VLAN {vid}",
+            f"the operator's FAUCET config has a VLAN named {name!r} (another vid): dovecote's VLAN {vid} "
+            f"is named {name}-{n} instead",
+            f"rename the operator's VLAN {name!r}; dovecote-* names are dovecote's",
+            cause=ProblemCause.COLLISION,
+        )
+    return f"{name}-{n}"
+
+
+def _operator_problems(operator: OperatorConfig) -> list[Problem]:
+    """Included files that cannot be read: the ACLs they would define are unknown, so labels naming
+    them fail closed (ACL names are always checked)."""
+    return [
+        Problem(
+            "",
+            "",
+            "FAUCET config",
+            f"included file {unread} cannot be read: ACLs it would define are unknown, and labels naming "
+            "them fail closed",
+            fix="make the file readable, or remove it from the include lists",
+            cause=ProblemCause.OPERATOR_CONFIG,
+        )
+        for unread in operator.unread
+    ]
 
 
 def _vlan_out_acls(dp: DpBuilder) -> tuple[str, ...] | None:
     """``ovs.bridge.vlan_out_acl`` of one network (() when unset), or None when it is bad (reported)."""
     try:
-        return dp.acls(dp.settings.vlan_out_acl)
+        return dp.acls(dp.settings.vlan_out_acl, "ovs.bridge.vlan_out_acl")
     except BadValue as exc:
-        dp.problem("ovs.bridge.vlan_out_acl", str(exc), exc.fix)
+        dp.problem("ovs.bridge.vlan_out_acl", str(exc), exc.fix, cause=exc.cause)
         return None
 
 

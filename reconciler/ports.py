@@ -15,7 +15,7 @@ from dovecote import contract
 from dovecote.contract import PortKind, PortRole, Problem
 from dovecote.reconciler.desired import DesiredPort, MacChange
 from dovecote.reconciler.errors import BadValue
-from dovecote.reconciler.labels import acl_list, flag, label, resolve_for_network, with_prefix
+from dovecote.reconciler.labels import acl_list, label, mac_prefix, mirror, portacl, with_prefix
 from dovecote.reconciler.world import Container, Interface, Network, OperatorConfig
 
 BIG_BRIDGE = 100
@@ -56,11 +56,12 @@ class DpBuilder:
     def settings(self) -> contract.NetworkSettings:
         return self.network.settings
 
-    def problem(self, subject: str, reason: str, fix: str = "", interface: str = "") -> None:
-        self.problems.append(Problem(self.network.network_id, self.name, subject, reason, interface, fix))
+    def problem(self, subject: str, reason: str, fix: str = "", interface: str = "", cause: str = "") -> None:
+        self.problems.append(Problem(self.network.network_id, self.name, subject, reason, interface, fix, cause))
 
-    def acls(self, spec: str) -> tuple[str, ...]:
-        return tuple(acl_list(spec, self.name, self.operator.acl_names))
+    def acls(self, spec: str, source: str = "ACL list") -> tuple[str, ...]:
+        """An option's ACL names (``acl1,acl2``), each well formed and defined, or BadValue."""
+        return tuple(acl_list(spec, self.operator.acl_names, source))
 
     def build(self) -> None:
         """Every port of the dp, in the order that lets each step see what the earlier ones took."""
@@ -86,7 +87,7 @@ def _ports(dp: DpBuilder) -> None:
         except BadValue as exc:
             container = dp.by_endpoint.get(iface.record.endpoint_id) if iface.record else None
             subject = f"container {container.name}" if container else f"port {iface.name}"
-            dp.problem(subject, str(exc), exc.fix, iface.name)
+            dp.problem(subject, str(exc), exc.fix, iface.name, exc.cause)
             continue
         if port is not None:
             dp.ports[iface.ofport] = port
@@ -101,23 +102,22 @@ def _port(iface: Interface, dp: DpBuilder) -> DesiredPort | None:
             return None
         return _container_port(iface, record, container, dp)
     if record is not None and record.role is PortRole.COPRO_PORT:
-        return DesiredPort(iface.ofport, PortKind.COPRO, iface.name, acls_in=dp.acls(record.acl))
+        return DesiredPort(iface.ofport, PortKind.COPRO, iface.name, acls_in=dp.acls(record.acl, "the port's ACL"))
     if iface.type == "internal" or iface.foreign_id:
         return None  # someone else's integration port (or an internal tap): not ours to expose
     if record is None:
         return DesiredPort(iface.ofport, PortKind.HAND_ADDED, iface.name, dp.network.record.vlan)
     vlan = record.vlan if record.vlan is not None else dp.network.record.vlan
-    return DesiredPort(iface.ofport, PortKind.ADDED, iface.name, vlan, dp.acls(record.acl))
+    return DesiredPort(iface.ofport, PortKind.ADDED, iface.name, vlan, dp.acls(record.acl, "the port's ACL"))
 
 
 def _settings(container: Container, dp: DpBuilder) -> _Settings:
-    spec = label(container, "portacl")
-    if spec is None or not resolve_for_network(spec, dp.name):
-        spec = dp.settings.default_acl
+    """Raises BadValue when a label is malformed (for any network) or names an unknown ACL."""
+    acls = portacl(label(container, "portacl"), dp.name, dp.operator.acl_names)
     return _Settings(
-        dp.acls(spec),
-        flag(label(container, "mirror"), dp.name),
-        resolve_for_network(label(container, "mac_prefix") or "", dp.name),
+        tuple(acls) if acls is not None else dp.acls(dp.settings.default_acl, "ovs.bridge.default_acl"),
+        mirror(label(container, "mirror"), dp.name),
+        mac_prefix(label(container, "mac_prefix"), dp.name),
     )
 
 
@@ -163,18 +163,16 @@ def _pool(dp: DpBuilder) -> None:
     wanted = dp.settings.preallocate_ports
     if not wanted:
         return
-    # A container port Docker does not report yet keeps its pool entry: dropping it and adding it
-    # back a moment later would cost two reloads on the path the pool exists to keep clear.
-    used = set(dp.ports) | {
-        i.ofport for i in dp.network.interfaces if i.ofport > 0 and i.role is not PortRole.CONTAINER
-    }
+    # The driver numbers from the bridge's counter, skipping every number an interface holds.
+    used = set(dp.ports) | {i.ofport for i in dp.network.interfaces if i.ofport > 0}
     try:
-        acls = dp.acls(dp.settings.default_acl)
+        acls = dp.acls(dp.settings.default_acl, "ovs.bridge.default_acl")
     except BadValue as exc:
-        dp.problem("ovs.bridge.default_acl", f"{exc}; no preallocated ports", exc.fix)
+        dp.problem("ovs.bridge.default_acl", f"{exc}; no preallocated ports", exc.fix, cause=exc.cause)
         return
     by_number = {i.ofport: i.name for i in dp.network.interfaces}
-    for number in contract.lowest_free_ofports(used, wanted):
+    start = contract.ofport_counter(dp.network.record.next_ofport, used)
+    for number in contract.next_ofports(used, start, wanted):
         dp.ports[number] = DesiredPort(number, PortKind.POOL, by_number.get(number, ""), dp.network.record.vlan, acls)
 
 
@@ -255,9 +253,9 @@ def _gateway(dp: DpBuilder) -> None:
     if record.mode not in ("nat", "routed"):
         return
     try:
-        acls = dp.acls(dp.settings.nat_acl)
+        acls = dp.acls(dp.settings.nat_acl, "ovs.bridge.nat_acl")
     except BadValue as exc:
-        dp.problem("ovs.bridge.nat_acl", f"{exc}; gateway port left out", exc.fix, record.bridge)
+        dp.problem("ovs.bridge.nat_acl", f"{exc}; gateway port left out", exc.fix, record.bridge, exc.cause)
         return
     dp.ports[contract.LOCAL_PORT] = DesiredPort(
         contract.LOCAL_PORT, PortKind.GATEWAY, record.bridge, record.vlan, acls, opstatus_reconf=False

@@ -27,6 +27,7 @@ def status_document(
     written_hash: str = "",
     loaded_hash: str = "",
     rejected: str = "",
+    error: str = "",
 ) -> contract.StatusDocument:
     ports = tuple(
         contract.PortStatus(
@@ -52,6 +53,7 @@ def status_document(
         written_hash=written_hash,
         loaded_hash=loaded_hash,
         rejected=rejected,
+        error=error,
         networks=plan.networks,
         ports=ports,
         problems=plan.problems,

@@ -2,6 +2,11 @@
 
 The candidate is checked as FAUCET would load it: the operator's file (with its other includes)
 plus the candidate generated file, copied beside the real ones so relative includes resolve alike.
+Without a candidate the operator's files are checked alone: an error there is the operator's, and
+no change of dovecote's can help (a config with no dp at all is fine then: dovecote's file brings them).
+
+A temporary file that cannot be written (a full disk, a read-only directory) is an I/O error of the
+moment, raised as WriteFailed for the loop to retry; it is never mistaken for FAUCET's verdict.
 """
 
 from __future__ import annotations
@@ -11,9 +16,9 @@ import os
 import tempfile
 import warnings
 
-from dovecote.contract import GENERATED_NAME
+from dovecote.reconciler.errors import WriteFailed
 from dovecote.reconciler.faucet import TEMP_PREFIXES
-from dovecote.reconciler.operator_config import swap_include, with_include
+from dovecote.reconciler.operator_config import config_dir_of, for_validation
 
 LOGNAME = "dovecote-validate"
 
@@ -35,35 +40,52 @@ class _Collect(logging.Handler):
 NO_DPS = "DPs not configured"
 
 
-def validate(config_path: str, operator_text: str, candidate: str) -> str | None:
-    """None if FAUCET would load the candidate, else FAUCET's reason."""
-    directory = os.path.dirname(os.path.realpath(config_path))
+def validate(config_path: str, operator_text: str, candidate: str | None) -> str | None:
+    """None if FAUCET would load the candidate (None: the operator's files alone), else FAUCET's reason.
+
+    Raises WriteFailed when the temporary copies cannot be written.
+    """
+    directory = config_dir_of(config_path)
     made: list[str] = []
     collect = _Collect()
     config_log = logging.getLogger(LOGNAME + ".config")
     config_log.addHandler(collect)
     config_log.propagate = False
     try:
-        generated = _temp(directory, candidate, made)
-        top = _temp(
-            directory, swap_include(with_include(operator_text), GENERATED_NAME, os.path.basename(generated)), made
-        )
+        generated = None if candidate is None else os.path.basename(_temp(directory, candidate, made))
+        top = _temp(directory, for_validation(operator_text, directory, generated), made)
         dp_parser(top, LOGNAME)
         return None
     except InvalidConfigError as exc:
         details = "; ".join(line for line in collect.lines if line)
-        return f"{exc}" + (f" ({details})" if details else "")
+        reason = f"{exc}" + (f" ({details})" if details else "")
+        return None if candidate is None and NO_DPS in reason else reason
+    except WriteFailed:
+        raise
     except Exception as exc:  # noqa: BLE001 - FAUCET's parser raises others on odd input
         return f"{type(exc).__name__}: {exc}"
     finally:
         config_log.removeHandler(collect)
         for path in made:
-            os.unlink(path)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
 
 def _temp(directory: str, text: str, made: list[str]) -> str:
-    fd, path = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIXES[1], suffix=".yaml")
+    try:
+        fd, path = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIXES[1], suffix=".yaml")
+    except OSError as exc:
+        raise WriteFailed(
+            f"I/O error: cannot write a temporary copy in {directory} to validate: {exc}", source="faucet_config"
+        ) from exc
     made.append(path)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise WriteFailed(
+            f"I/O error: cannot write a temporary copy in {directory} to validate: {exc}", source="faucet_config"
+        ) from exc
     return path

@@ -108,8 +108,9 @@ class OperatorConfig:
     """What the reconciler must know of the operator's faucet.yaml (and its includes)."""
 
     dp_names: frozenset[str] = frozenset()
-    acl_names: frozenset[str] | None = None
-    """None when the ACLs cannot be known (a file of the operator's could not be read)."""
+    acl_names: frozenset[str] = frozenset()
+    """Every ACL the operator's readable files define. Never "unknown": a file that cannot be read
+    defines none (a label naming one of its ACLs fails closed), and is listed in ``unread``."""
     dp_ids: frozenset[int] = frozenset()
     """dp_ids of the operator's own dps (a network must not reuse one)."""
     vlan_vids: Mapping[int, str] = field(default_factory=dict)
@@ -118,6 +119,12 @@ class OperatorConfig:
     """``max_hosts`` of the operator's VLANs that set it, by vid."""
     includes_generated: bool = True
     """Whether faucet.yaml already includes the generated file (if not, the reconciler adds it)."""
+    vlan_names: frozenset[str] = frozenset()
+    """Names of the operator's VLANs (a generated VLAN must not take one: FAUCET would merge it away)."""
+    unread: tuple[str, ...] = ()
+    """Included files that could not be read, with why (FAUCET skips a missing include-optional)."""
+    digest: str = ""
+    """sha256 over the text of every operator file read: what FAUCET's verdicts depend on."""
 
 
 @dataclass(frozen=True)

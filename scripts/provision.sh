@@ -26,7 +26,7 @@ say() { printf 'provision: %s\n' "$*" >&2; }
 
 packages=(openvswitch-switch docker.io iptables busybox-static iputils-ping iproute2 procps kmod
           python3 python3-venv python3-pip python3-dev gcc libc6-dev ca-certificates graphviz
-          docker-compose debootstrap)
+          docker-compose debootstrap systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -25,12 +25,15 @@ def _refuse_beside_a_compose_stack() -> None:
     service = '{{.Label "com.docker.compose.service"}}'
     listing = run("docker", "ps", "--format", "{{.ID}}\t{{.Image}}\t{{.Names}}\t" + service).stdout
     rows = [line.split("\t") for line in listing.splitlines()]
-    # By image, or by compose service and container name when a rebuild has moved the image's tag.
+    # Only containers of the compose stack: a service of docker-compose.yml (by its compose label),
+    # from the stack's images or named after the service when a rebuild has moved the image's tag.
+    # Other dovecote images (another session's throwaway machines, say) are not the stack's.
     running = [
         r
         for r in rows
         if len(r) == 4
-        and (r[1].rsplit(":", 1)[0] in images or (r[3] in services and r[2].endswith("-" + r[3])))
+        and r[3] in services
+        and (r[1].rsplit(":", 1)[0] in images or r[2].endswith("-" + r[3]))
     ]
     if running:
         pytest.fail(

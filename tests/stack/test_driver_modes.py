@@ -88,13 +88,16 @@ def test_bad_options_fail_docker_network_create_and_leave_nothing(
 
 
 def test_dpid_in_use_names_the_network_holding_it(stack: Stack, make: Factory) -> None:
+    """By its Docker name once the driver's watcher has listed it (moments after it was created)."""
     net = make.network(mode="nat")
-    code, stderr = create(stack, short_id("dctdup"), "-o", f"ovs.bridge.dpid={net.dpid}", "--subnet", "10.198.7.0/24")
+    holder = f"{net.name} ({net.id[:12]}) (bridge {net.bridge})"
+    code, stderr = wait_until(
+        lambda: (got := create(stack, short_id("dctdup"), "-o", f"ovs.bridge.dpid={net.dpid}",
+                               "--subnet", "10.198.7.0/24")) and holder in got[1] and got,
+        15, "the error to name the network",
+    )  # fmt: skip
     assert code != 0
-    assert (
-        f"remote: ovs.bridge.dpid '{net.dpid:#x}': already used by network {net.id[:12]} (bridge {net.bridge})"
-        in stderr
-    )
+    assert f"remote: ovs.bridge.dpid '{net.dpid:#x}': already used by network {holder}" in stderr
 
 
 def test_requested_ofport_of_an_added_port_is_honoured(stack: Stack, make: Factory) -> None:

@@ -53,7 +53,8 @@ def flat_placeholder(fx: ModuleType) -> tuple[Any, Any, Any]:
 
 
 def pool(fx: ModuleType) -> tuple[Any, Any, Any]:
-    """A pool around a running container and a starting one whose number the pool already covers."""
+    """A pool ahead of the bridge's counter (unrecorded: past the highest number in use), around a
+    running container and a starting one."""
     ports = (fx.container_port(_ep(1), 1), fx.container_port(_ep(2), 2), fx.host_port("eth3", 3))
     bridge = fx.bridge(mode="nat", preallocate_ports=3, default_acl="web", ports=ports)
     docker = fx.docker(fx.container("a", _ep(1)), fx.created("b", **{"dovesnap.faucet.portacl": "web"}))
@@ -135,11 +136,13 @@ def bad_input(fx: ModuleType) -> tuple[Any, Any, Any]:
 
 
 def unknown_acls(fx: ModuleType) -> tuple[Any, Any, Any]:
-    """When an operator file cannot be read, ACL names are not checked here (FAUCET's parser decides)."""
+    """When an operator file cannot be read, ACL names are still checked: the ACLs it would define
+    are unknown, so a label or option naming one fails closed, and the unread file is reported."""
     ports = (fx.container_port(_ep(1), 1),)
     bridge = fx.bridge(mode="nat", default_acl="theirs", ports=ports)
     docker = fx.docker(fx.container("a", _ep(1), **{"dovesnap.faucet.portacl": "somewhere"}))
-    return (bridge,), docker, fx.operator(acl_names=None)
+    unread = ("/etc/faucet/optional-acls.yaml (No such file or directory)",)
+    return (bridge,), docker, fx.operator(acl_names=ACLS, unread=unread)
 
 
 SCENARIOS: dict[str, Callable[[ModuleType], tuple[Any, Any, Any]]] = {

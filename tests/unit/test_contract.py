@@ -113,9 +113,24 @@ def test_docker_ids_are_64_lower_hex() -> None:
         assert not contract.is_docker_id(value)
 
 
-def test_lowest_free_ofports_is_the_numbering_rule() -> None:
-    assert contract.lowest_free_ofports([]) == [1]
-    assert contract.lowest_free_ofports([1, 2, 4, 99], 3) == [3, 5, 6]
+def test_ofports_come_from_the_bridges_counter_and_wrap_round_every_other_number() -> None:
+    assert contract.next_ofports([], 1) == [1]
+    assert contract.next_ofports([1, 2, 4, 99], 1, 3) == [3, 5, 6]
+    assert contract.next_ofports([5, 6], 5, 2) == [7, 8]  # from the counter, not the lowest free
+    assert contract.next_ofports([1], contract.MAX_OFPORT, 3) == [contract.MAX_OFPORT, 2, 3]  # wraps past 1 (held)
+    assert contract.next_ofports(range(1, contract.MAX_OFPORT + 1), 7) == []  # the bridge is full
+    assert contract.after_ofport(contract.MAX_OFPORT) == 1 and contract.after_ofport(3) == 4
+    # a bridge made before the counter: just past the highest number in use, never a freed lower one
+    assert contract.ofport_counter(0, [1, 7, contract.LOCAL_PORT]) == 8
+    assert contract.ofport_counter(0, []) == 1 and contract.ofport_counter(42, [1, 7]) == 42
+
+
+def test_the_counter_is_decoded_but_never_encoded() -> None:
+    record = contract.NetworkRecord("a" * 64, "dcbaaaaaaaaaaaa", contract.NetworkSettings(dpid=1), next_ofport=9)
+    ids = contract.encode_network(record)
+    assert contract.NEXT_OFPORT not in ids  # re-encoding a network never moves its counter back
+    decoded = contract.decode_network("dcbaaaaaaaaaaaa", {**ids, contract.NEXT_OFPORT: "9"})
+    assert decoded is not None and decoded.next_ofport == 9
 
 
 def test_tagged_rules_are_parsed_from_iptables_listings() -> None:
@@ -131,3 +146,18 @@ def test_tagged_rules_are_parsed_from_iptables_listings() -> None:
     assert first.comment == contract.rule_tag("dcb1") and first.args[:2] == ("-A", "FORWARD")
     assert second.comment == contract.endpoint_rule_tag("dcb1", "0123456789abcdef")
     assert first.bridge == second.bridge == "dcb1" and second.belongs_to("dcb1") and not second.belongs_to("dcb")
+
+
+def test_a_bridge_is_complete_only_when_marked_and_rows_from_before_the_mark_count_as_complete() -> None:
+    creator = contract.format_creator("b00t", 4026531836, 42, 1234)
+    making = contract.NetworkRecord(NET, "dcb0", contract.NetworkSettings(dpid=1), complete=False, creator=creator)
+    ids = contract.encode_network(making)
+    assert ids[contract.COMPLETE] == "false" and ids[contract.CREATOR] == creator
+    assert contract.decode_network("dcb0", ids) == making
+    done = contract.decode_network("dcb0", {**ids, contract.COMPLETE: "true"})
+    assert done is not None and done.complete
+    legacy = {k: v for k, v in ids.items() if k not in (contract.COMPLETE, contract.CREATOR)}
+    decoded = contract.decode_network("dcb0", legacy)
+    assert decoded is not None and decoded.complete and decoded.creator == ""
+    assert contract.parse_creator(creator) == ("b00t", 4026531836, 42, 1234)
+    assert contract.parse_creator("b00t 1 x 2") is None and contract.parse_creator("") is None

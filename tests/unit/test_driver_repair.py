@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dovecote import contract
-from dovecote.driver.repair import judge_ports, judge_unattached
+from dovecote.driver.repair import judge_orphan_rules, judge_ports, judge_unattached
 
 NET = "f" * 64
 GRACE = 60.0
@@ -62,3 +62,15 @@ def test_unattached_host_veths() -> None:
     assert expired == [stray] and waiting == {}
     # Attached in the meantime (the create finished): its clock is dropped.
     assert judge_unattached(names, {attached, stray}, {stray: 10.0}, now=30.0, grace=GRACE) == ([], {})
+
+
+def test_rules_outliving_their_bridge() -> None:
+    live, gone = contract.bridge_name("1" * 64), contract.bridge_name("2" * 64)
+    listing = (
+        f'-A FORWARD -i {live} -m comment --comment "dovecote:{live}" -j ACCEPT\n'
+        f'-A PREROUTING -d 127.0.0.0/8 -i {gone} -m comment --comment "dovecote:{gone}" -j DROP\n'
+        f'-A FORWARD -o {gone} -m comment --comment "dovecote:{gone}:0123456789ab" -j ACCEPT\n'
+        '-A DOCKER-USER -m comment --comment "dovecote:isolation" -j DOVECOTE-ISOLATION\n'
+        '-A FORWARD -m comment --comment "dovecote:dcbt0123" -j ACCEPT\n'  # a test's, not a device name
+    )
+    assert judge_orphan_rules(contract.tagged_rules("filter", listing), {live}) == [gone]

@@ -201,14 +201,22 @@ def test_an_unconfirmed_reload_is_retried_at_its_deadline(tmp_path: Path) -> Non
     h = Harness(tmp_path, (bridge(),), docker(), retry_seconds=5.0)
     h.faucet.deaf = True
     started = h.clock.now
-    assert h.reconciler.run_pass() == "unconfirmed"
-    assert h.clock.now == pytest.approx(started + 2, abs=0.3)  # waited reload_timeout on the injected clock
+    assert h.reconciler.run_pass() == "reload"  # signalled; the pass does not wait for FAUCET
+    assert h.clock.now == started
+    assert h.reconciler.deadline[1] == "confirm-reload"
+    while h.reconciler.deadline[1] == "confirm-reload":  # the loop's wake-ups poll FAUCET's metrics
+        h.clock.now = h.reconciler.deadline[0]
+        assert h.reconciler.poll_reload()
+    assert h.clock.now == pytest.approx(started + 2, abs=1.1)  # reload_timeout on the injected clock
     assert h.reconciler.deadline == (pytest.approx(h.clock.now + 5.0), "retry-reload")
     assert isinstance(h.reconciler.outcome.error, ReloadUnconfirmed) and h.reconciler.outcome.error.retryable
+    assert "did not confirm" in h.published[-1].error
     assert h.sample("dovecote_faucet_reloads_total", result="unconfirmed") == 1
     h.faucet.deaf = False
+    h.clock.now = h.reconciler.deadline[0]
     assert h.reconciler.run_pass() == "reload"
     assert h.reconciler.deadline[1] == "resync" and h.reconciler.outcome.error is None
+    assert h.published[-1].error == "" and h.published[-1].loaded_hash == h.published[-1].written_hash
 
 
 def test_a_signal_that_fails_is_an_unconfirmed_reload(tmp_path: Path) -> None:

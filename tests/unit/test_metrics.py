@@ -21,8 +21,15 @@ from dovecote.driver.server import PluginServer
 from dovecote.reconciler.desired import DesiredDp, DesiredPort, Plan
 from dovecote.reconciler.errors import ERROR_SOURCES, SourceUnavailable, WriteFailed
 from dovecote.reconciler.faucet import SignalError
-from dovecote.reconciler.metrics import PASS_RESULTS, PORT_STATES, RELOAD_RESULTS, Metrics, port_states
-from dovecote.reconciler.world import Bridge, Controller
+from dovecote.reconciler.metrics import (
+    CLOSE_REASONS,
+    PASS_RESULTS,
+    PORT_STATES,
+    RELOAD_RESULTS,
+    Metrics,
+    port_states,
+)
+from dovecote.reconciler.world import Bridge, Controller, sha256_text
 from tests.unit.fixtures import NET_ID, bridge, container, container_port, docker
 from tests.unit.test_loop import Harness
 
@@ -126,21 +133,48 @@ def test_reloads_by_result_and_the_reload_latency(tmp_path: Path) -> None:
     h.bridges = (bridge(ports=(container_port("e1" * 32, 1),)),)
     h.docker = docker(container("web", "e1" * 32))
     h.clock.now += 10  # past the pacer's interval
-    assert h.reconciler.run_pass() == "unconfirmed"
+    assert h.reconciler.run_pass() == "reload"  # signalled; the loop's wake-ups poll for confirmation
+    while h.reconciler.deadline[1] == "confirm-reload":
+        h.clock.now = h.reconciler.deadline[0]
+        assert h.reconciler.poll_reload()
     assert h.sample("dovecote_faucet_reloads_total", result="unconfirmed") == 1
     assert h.sample("dovecote_faucet_reload_duration_seconds_count") == 1  # confirmed reloads only
     assert h.sample("dovecote_ports", network="mynet", state="pending") == 2
+    assert h.sample("dovecote_reconcile_passes_total", result="reload") == 2  # polls are not passes
 
     def broken() -> None:
         raise SignalError("no pid file")
 
     h.io.signal = broken
-    h.clock.now += 10
+    h.clock.now = h.reconciler.deadline[0]  # the retry of the unconfirmed reload
     assert h.reconciler.run_pass() == "unconfirmed"
     assert h.sample("dovecote_faucet_reloads_total", result="failed") == 1
     assert h.sample("dovecote_errors_total", source="faucet_signal") == 1
-    assert h.sample("dovecote_reconcile_passes_total", result="unconfirmed") == 2
+    assert h.sample("dovecote_reconcile_passes_total", result="unconfirmed") == 1
     assert sum(h.sample("dovecote_faucet_reloads_total", result=r) or 0 for r in RELOAD_RESULTS) == 3
+
+
+def test_a_reload_that_cannot_be_confirmed_is_unchecked(tmp_path: Path) -> None:
+    h = Harness(tmp_path, (bridge(),), docker())
+    h.io.faucet_state = None  # --faucet-metrics '': signalled once per change, never confirmed
+    assert h.reconciler.run_pass() == "reload"
+    assert h.sample("dovecote_faucet_reloads_total", result="unchecked") == 1
+    assert h.sample("dovecote_faucet_reloads_total", result="confirmed") == 0
+    assert h.sample("dovecote_faucet_reload_duration_seconds_count") == 0
+
+
+def test_ports_closed_by_reason_and_validations(tmp_path: Path) -> None:
+    snap = docker(container("bad", "e2" * 32, **{"dovesnap.faucet.portacl": "nosuch"}))
+    h = Harness(tmp_path, (bridge(ports=(container_port("e2" * 32, 2),)),), snap)
+    assert {r: h.sample("dovecote_ports_closed", reason=r) for r in CLOSE_REASONS} == dict.fromkeys(CLOSE_REASONS, 0)
+    assert h.sample("dovecote_faucet_validations_total") == 0
+    h.reconciler.run_pass()
+    assert h.sample("dovecote_ports_closed", reason="unknown-acl") == 1
+    assert h.sample("dovecote_faucet_validations_total") == 1
+    h.bridges, h.docker = (bridge(),), docker()
+    h.clock.now += 10
+    h.reconciler.run_pass()
+    assert h.sample("dovecote_ports_closed", reason="unknown-acl") == 0
 
 
 def test_last_success_moves_on_a_pass_that_changes_nothing(tmp_path: Path) -> None:
@@ -210,8 +244,7 @@ def test_ports_by_state_follow_faucets_confirmation_and_go_with_their_network(tm
     states = {s: h.sample("dovecote_ports", network="mynet", state=s) for s in PORT_STATES}
     assert states == {"configured": 0, "pending": 2, "rejected": 1}  # web and the gateway wait for FAUCET
     assert h.sample("dovecote_networks") == 1
-    h.faucet.deaf = False
-    h.clock.now += 10
+    h.faucet.hashes = sha256_text(h.generated.read_text())  # FAUCET loaded it by itself (its stat poll)
     h.reconciler.run_pass()
     states = {s: h.sample("dovecote_ports", network="mynet", state=s) for s in PORT_STATES}
     assert states == {"configured": 2, "pending": 0, "rejected": 1}

@@ -133,3 +133,46 @@ def test_execute_prints_progress_and_carries_on_after_a_failure() -> None:
         "[2/3] link b ... FAILED: device busy",
         "[3/3] link c ... done",
     ]
+
+
+def test_scope_orphans_takes_bridges_no_network_stands_behind_and_rules_of_gone_bridges() -> None:
+    from dovecote.ops.plan import find_orphans
+
+    found = inventory()
+    interrupted = contract.NetworkRecord(
+        "ab" * 32, contract.bridge_name("ab" * 32), contract.NetworkSettings("nat", 7), complete=False, creator="x"
+    )
+    being_made = contract.NetworkRecord(
+        "cd" * 32, contract.bridge_name("cd" * 32), contract.NetworkSettings("nat", 8), complete=False, creator="y"
+    )
+    found.bridges += [
+        BridgeRow(interrupted.bridge, contract.encode_network(interrupted)),
+        BridgeRow(being_made.bridge, contract.encode_network(being_made)),
+    ]
+    vanished = Rule("raw", "dovecote:dcb" + "7" * 12, ("-A", "PREROUTING", "-j", "DROP"))
+    jump = Rule("filter", contract.ISOLATION_TAG, ("-A", "DOCKER-USER", "-j", contract.ISOLATION_CHAIN))
+    found.rules += [vanished, jump]
+    docker_ids = {OURS, THEIRS, "d" * 64}
+    found.orphans = find_orphans(found.bridges, docker_ids, {"x": False, "y": True}.get)
+    assert found.orphans == {
+        contract.bridge_name(GONE): f"Docker has no network {GONE[:12]}",
+        interrupted.bridge: "its CreateNetwork never finished (the creating driver is gone)",
+    }
+    actions = plan_cleanup(found, Scope(orphans=True))
+    assert targets(actions, "network") == [] and targets(actions, "disconnect") == []
+    assert targets(actions, "bridge") == sorted([contract.bridge_name(GONE), interrupted.bridge])
+    rules = [a.args for a in actions if a.kind == "iptables"]
+    assert ("filter", "-A", "FORWARD", "-j", "ACCEPT") in rules  # the rule of GONE's endpoint
+    assert ("raw", "-A", "PREROUTING", "-j", "DROP") in rules and len(rules) == 2  # not the isolation jump
+    assert targets(actions, "faucet-dp") == ["old"]
+    assert find_orphans(found.bridges, None, {"x": False, "y": True}.get) == {
+        interrupted.bridge: "its CreateNetwork never finished (the creating driver is gone)"
+    }  # Docker not asked: only what is certain without it
+
+
+def test_scope_orphans_with_a_network_takes_only_that_orphan() -> None:
+    found = inventory()
+    found.orphans = {contract.bridge_name(GONE): "Docker has no network"}
+    assert plan_cleanup(found, Scope(networks=(OURS,), orphans=True)) == []  # not an orphan
+    actions = plan_cleanup(found, Scope(networks=(GONE[:12],), orphans=True))
+    assert targets(actions, "bridge") == [contract.bridge_name(GONE)]

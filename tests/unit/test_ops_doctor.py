@@ -218,3 +218,10 @@ def test_json_verdict() -> None:
     document = to_json([Check("a", True, "fine"), Check("b", False, "broken", "do x")])
     assert document["ok"] is False and document["passed"] == 1 and document["failed"] == 1
     assert document["checks"][1] == {"name": "b", "ok": False, "detail": "broken", "fix": "do x"}
+
+
+def test_rules_of_gone_bridges_are_orphans_too() -> None:
+    gone = TaggedRule("raw", "dovecote:dcb" + "7" * 12, ("-A", "PREROUTING", "-j", "DROP"))
+    (check,) = orphan_checks(HostView([]), [gone])
+    assert not check.ok and "dcb777777777777" in check.detail and "dovecote cleanup --orphans" in check.fix
+    assert [c.ok for c in orphan_checks(HostView([]), [])] == [True]

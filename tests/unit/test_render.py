@@ -64,7 +64,8 @@ def test_operator_view_collects_names_across_files() -> None:
     assert view.acl_names == frozenset({"web", "extra"})
     assert view.vlan_vids == {100: "office", 200: "lab"}
     assert view.vlan_max_hosts == {100: 1024}  # lab has FAUCET's default
-    assert operator_view([OPERATOR, None]).acl_names is None
+    unknown = operator_view([OPERATOR, None])  # an unreadable file defines nothing, and is reported
+    assert unknown.acl_names == frozenset({"web"}) and unknown.unread
     assert not view.includes_generated and operator_view([with_include(OPERATOR)]).includes_generated
 
 
@@ -78,7 +79,8 @@ def test_read_operator_follows_includes_and_reports_what_it_cannot_read(tmp_path
     assert text == top.read_text() and view.includes_generated
     assert view.acl_names == frozenset({"web", "extra"}) and view.dp_ids == frozenset({0x10, 0x20})
     (tmp_path / "sub" / "more.yaml").unlink()
-    assert read_operator(str(top))[1].acl_names is None  # unknown: FAUCET's parser has the last word
+    missing = read_operator(str(top))[1]  # ACL checking never switches off: its ACLs are unknown
+    assert missing.acl_names == frozenset({"web", "extra"}) and "more.yaml" in missing.unread[0]
     with pytest.raises(SourceUnavailable):
         read_operator(str(tmp_path / "missing.yaml"))
 

@@ -12,9 +12,13 @@ It reads ``/etc/systemd/system/NAME.service`` for the project's units (systemd/*
 two of Debian's by heart: ``openvswitch-switch.service`` (``ovs-ctl start``) and ``docker.service``
 (``dockerd``, ready when its API answers, Restart=always like Debian's unit). What it honours:
 After/Before (order only, as in systemd: a Type=simple unit counts as started once forked, so a
-unit ordered after it does NOT wait for its socket), Environment, EnvironmentFile, ExecStartPre,
-ExecStart, ExecStartPost ($MAINPID), ExecStopPost, RuntimeDirectory (made at start, removed at stop
-unless RuntimeDirectoryPreserve=yes), Restart=always with RestartSec. Any other directive in the
+unit ordered after it does NOT wait for its socket), Type=notify (the next unit waits for READY=1 on
+$NOTIFY_SOCKET, as systemd does), Environment, EnvironmentFile, ExecStartPre, ExecStart,
+ExecStartPost ($MAINPID), ExecStopPost, RuntimeDirectory (made at start, removed at stop unless
+RuntimeDirectoryPreserve=yes), Restart=always with RestartSec, CapabilityBoundingSet and
+NoNewPrivileges (through setpriv, so a daemon short of a capability fails here too). The file-system
+sandboxing (ProtectSystem, ReadWritePaths, ProtectHome, PrivateTmp) is accepted but not imitated:
+tests/reboot/test_units.py runs the units under a real systemd for that. Any other directive in the
 [Service] section makes it fail loudly, so a unit file cannot quietly rely on something untested.
 """
 
@@ -24,6 +28,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -34,7 +39,10 @@ UNIT_DIR = "/etc/systemd/system"
 LOG_DIR = "/var/log/units"
 KNOWN = {
     "Type", "Environment", "EnvironmentFile", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecStopPost",
-    "RuntimeDirectory", "RuntimeDirectoryPreserve", "Restart", "RestartSec",
+    "RuntimeDirectory", "RuntimeDirectoryPreserve", "Restart", "RestartSec", "NotifyAccess", "TimeoutStartSec",
+    "CapabilityBoundingSet", "NoNewPrivileges",
+    # accepted, not imitated (a real systemd runs them in tests/reboot/test_units.py):
+    "ProtectSystem", "ReadWritePaths", "ProtectHome", "PrivateTmp",
 }  # fmt: skip
 
 
@@ -143,12 +151,22 @@ class Supervisor:
         for command in unit.service.get("ExecStartPre", []):
             subprocess.run(expand(command, env), env=env, check=False)
         out = open(os.path.join(LOG_DIR, unit.name + ".log"), "ab")  # noqa: SIM115 - the child keeps it
-        unit.process = subprocess.Popen(expand(unit.get("ExecStart"), env), env=env, stdout=out,
-                                        stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        notify = None
+        if unit.get("Type") == "notify":
+            notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            env["NOTIFY_SOCKET"] = f"/run/units-notify-{unit.name}"
+            if os.path.exists(env["NOTIFY_SOCKET"]):
+                os.unlink(env["NOTIFY_SOCKET"])
+            notify.bind(env["NOTIFY_SOCKET"])
+        argv = confined(unit, expand(unit.get("ExecStart"), env))
+        unit.process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                        start_new_session=True)  # fmt: skip
         env["MAINPID"] = str(unit.process.pid)
         for command in unit.service.get("ExecStartPost", []):
             subprocess.run(expand(command, env), env=env, check=False)
         log(f"started {unit.name} (pid {unit.process.pid})")
+        if notify is not None:
+            self.wait_ready(unit, notify)
         if unit.ready:  # Type=notify-like units (dockerd): the next unit waits until it is ready
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and unit.process.poll() is None:
@@ -156,6 +174,21 @@ class Supervisor:
                     log(f"{unit.name} is ready")
                     break
                 time.sleep(0.2)
+
+    def wait_ready(self, unit: Unit, notify: socket.socket) -> None:
+        """Type=notify: the unit is started when it sends READY=1 (systemd waits TimeoutStartSec)."""
+        deadline = time.monotonic() + float(unit.get("TimeoutStartSec", "90"))
+        notify.settimeout(0.5)
+        with notify:
+            while time.monotonic() < deadline and unit.process is not None and unit.process.poll() is None:
+                try:
+                    message = notify.recv(4096).decode(errors="replace")
+                except TimeoutError:
+                    continue
+                if "READY=1" in message.split("\n"):
+                    log(f"{unit.name} is ready (READY=1)")
+                    return
+        log(f"{unit.name} did not send READY=1")
 
     def stop(self, unit: Unit) -> None:
         if unit.builtin_stop:
@@ -189,6 +222,17 @@ class Supervisor:
                     time.sleep(float(unit.get("RestartSec", "0.1")))
                     unit.restarts += 1
                     self.start(unit)
+
+
+def confined(unit: Unit, argv: list[str]) -> list[str]:
+    """CapabilityBoundingSet= and NoNewPrivileges=, through util-linux's setpriv."""
+    options = []
+    if "CapabilityBoundingSet" in unit.service:
+        keep = [c.lower().removeprefix("cap_") for c in unit.get("CapabilityBoundingSet").split()]
+        options.append("--bounding-set=" + ",".join(["-all", *[f"+{c}" for c in keep]]))
+    if unit.get("NoNewPrivileges", "no") == "yes":
+        options.append("--no-new-privs")
+    return ["setpriv", *options, "--", *argv] if options else argv
 
 
 def boot_order(names: list[str]) -> list[Unit]:
