@@ -23,11 +23,14 @@ from typing import Any, NoReturn
 
 import dovecote
 from dovecote.contract import (
+    DEFAULT_DRIVER_METRICS_ADDR,
     DEFAULT_DRIVER_NAME,
     DEFAULT_FAUCET_METRICS,
     DEFAULT_METRICS_ADDR,
     DEFAULT_OVSDB,
     DEFAULT_STATUS_FILE,
+    MANAGED_PLUGIN_NAME,
+    driver_names,
     generated_path,
     plugin_socket,
 )
@@ -188,6 +191,14 @@ def add_driver_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         "veth in no bridge) before the driver removes it; a docker run holds it so for milliseconds",
     )
     drv.add_argument(
+        "--metrics-addr",
+        type=_address,
+        default=DEFAULT_DRIVER_METRICS_ADDR,
+        metavar="HOST:PORT",
+        help="where to serve the driver's own Prometheus metrics ('' for nowhere); HOST may be an "
+        "interface name, for its IPv4 address (docker0:10931 in the compose stack)",
+    )
+    drv.add_argument(
         "--network-grace",
         type=_seconds,
         default=60.0,
@@ -209,57 +220,38 @@ def add_driver_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run_driver(args: argparse.Namespace) -> int:
-    import functools
-
-    from dovecote.driver import docker_api, known, links
     from dovecote.driver.errors import DriverError
-    from dovecote.driver.handlers import Driver, routes
     from dovecote.driver.notify import sd_notify
-    from dovecote.driver.ovs import Ovs
-    from dovecote.driver.repair import Repairer
-    from dovecote.driver.server import PluginServer, prepare_socket_path
+    from dovecote.driver.server import PluginServer, prepare_socket_path  # light: listens before heavy imports
     from dovecote.driver.shutdown import Shutdown, parse_delays
-    from dovecote.driver.state import NetworkLocks
 
     try:  # before anything touches the host: a file there, or a driver serving it, keeps the path
         prepare_socket_path(args.socket)
     except DriverError as exc:
         raise StartError("driver", str(exc)) from exc
-    links.set_sysctl_dir(args.sysctl_dir)
-    try:
-        with _quiet("ovsdbapp"):  # it logs the failure we report, once more and less clearly
-            ovs, locks = Ovs(args.ovsdb), NetworkLocks()
-    except Exception as exc:
-        raise StartError("driver", f"{exc} (is Open vSwitch running? scripts/provision.sh starts it)") from exc
+    # Listen at once, serve once ready. dockerd gives a managed plugin about 12 s from its start to
+    # accept on its socket, then disables it for good (moby plugin/manager_linux.go: a 0.5 s sleep,
+    # then 4 dials 3 s apart), which a loaded host at boot can exceed with the imports, OVSDB and
+    # the first repair alone. A connection made meanwhile waits in the backlog, and is answered by
+    # serve_forever once the routes are in place.
     stopping = Shutdown(delays=parse_delays(os.environ.get("DOVECOTE_TEST_DELAYS", "")))
-    docker = known.KnownNetworks()
-
-    def docker_bridges() -> frozenset[str]:
-        return known.docker_bridges(docker.latest(), links.bridge_names())
-
-    # The only caller of Docker's API: its own thread, a timeout, no driver lock held (driver.known).
-    watcher = known.Watcher(
-        functools.partial(docker_api.list_networks, args.docker_socket, timeout=5.0), docker, args.docker_interval
-    )
-    repairer = Repairer(
-        ovs, locks, grace=args.orphan_grace, docker=docker, network_grace=args.network_grace,
-        docker_bridges=docker_bridges,
-    )  # fmt: skip
-    repairer.repair_now()  # after a reboot: addresses and rules back before the first call
+    table: dict[str, Any] = {}
     try:
-        driver = Driver(ovs, locks, docker, docker_bridges, watcher.kick, stopping=stopping)
-        server = PluginServer(args.socket, routes(driver), stopping)
+        server = PluginServer(args.socket, table, stopping)
     except Exception as exc:
         raise StartError("driver", str(exc)) from exc
-    watcher.start()
-    repairer.start()
+    try:
+        repairer, watcher, metrics_server = _prepare_driver(args, server, table, stopping)
+    except BaseException:
+        server.server_close()
+        raise
 
     def stop() -> None:
         stopping.begin()  # calls in flight: GRACE s to finish, then they roll back
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     _stop_on_signals(stop)
-    log.info("driver serving %s (ovsdb %s)", args.socket, args.ovsdb)
+    log.info("driver serving %s (ovsdb %s, metrics on %s)", args.socket, args.ovsdb, args.metrics_addr or "none")
     sd_notify("READY=1")  # Type=notify: systemd starts dockerd only now (systemd/dovecote-driver.service)
     try:
         server.serve_forever()
@@ -275,8 +267,57 @@ def run_driver(args: argparse.Namespace) -> int:
                 "removes what they left, and the repair loop collects orphans",
                 left,
             )
+        if metrics_server is not None:
+            metrics_server.server_close()  # the port is free for a restart at once
         log.info("driver stopped")
     return EXIT_OK
+
+
+def _prepare_driver(
+    args: argparse.Namespace, server: Any, table: dict[str, Any], stopping: Any
+) -> tuple[Any, Any, Any]:
+    """Everything the driver needs before it answers: OVSDB, metrics, the first repair, the routes.
+
+    Returns the started repairer and Docker network watcher (both stopped when the driver stops)
+    and the metrics server (None without one).
+    """
+    import functools
+
+    from dovecote.driver import docker_api, known, links
+    from dovecote.driver.handlers import Driver, routes
+    from dovecote.driver.metrics import DriverMetrics
+    from dovecote.driver.ovs import Ovs
+    from dovecote.driver.repair import Repairer
+    from dovecote.driver.state import NetworkLocks
+
+    links.set_sysctl_dir(args.sysctl_dir)
+    try:
+        with _quiet("ovsdbapp"):  # it logs the failure we report, once more and less clearly
+            ovs, locks = Ovs(args.ovsdb), NetworkLocks()
+    except Exception as exc:
+        raise StartError("driver", f"{exc} (is Open vSwitch running? scripts/provision.sh starts it)") from exc
+    metrics = DriverMetrics(metrics_registry("driver"), owned=lambda: DriverMetrics.count_owned(ovs))
+    metrics_server = serve_metrics("driver", args.metrics_addr, metrics.registry, resolve=links.address_of)
+    server.observe = metrics.observe_request
+    docker = known.KnownNetworks()
+
+    def docker_bridges() -> frozenset[str]:
+        return known.docker_bridges(docker.latest(), links.bridge_names())
+
+    # The only caller of Docker's API: its own thread, a timeout, no driver lock held (driver.known).
+    watcher = known.Watcher(
+        functools.partial(docker_api.list_networks, args.docker_socket, timeout=5.0), docker, args.docker_interval
+    )
+    repairer = Repairer(
+        ovs, locks, grace=args.orphan_grace, docker=docker, network_grace=args.network_grace,
+        docker_bridges=docker_bridges,
+    )  # fmt: skip
+    repairer.observe = metrics.observe_repair
+    repairer.repair_now()  # after a reboot: addresses and rules back before the first call
+    table.update(routes(Driver(ovs, locks, docker, docker_bridges, watcher.kick, stopping=stopping)))
+    watcher.start()
+    repairer.start()
+    return repairer, watcher, metrics_server
 
 
 @contextlib.contextmanager
@@ -304,11 +345,67 @@ def _seconds(text: str) -> float:
 
 
 def _address(text: str) -> str:
-    """An argparse type: HOST:PORT (HOST may be empty: 127.0.0.1)."""
+    """An argparse type: HOST:PORT (HOST may be empty: 127.0.0.1), or '' for none."""
+    if text == "":
+        return text
     _host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
     return text
+
+
+def metrics_registry(component: str) -> Any:
+    """A daemon's own Prometheus registry, with what every dovecote daemon exports.
+
+    ``dovecote_build_info{version, component, python_version}`` (always 1: which dovecote runs
+    where), and prometheus-client's process, platform and GC collectors (``process_*``,
+    ``python_*``), which it registers only on its default registry; each daemon serves its own.
+    """
+    import platform
+
+    from prometheus_client import CollectorRegistry, Gauge, GCCollector, PlatformCollector, ProcessCollector
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    info = Gauge(
+        "dovecote_build_info",
+        "Always 1: the dovecote version and component running here",
+        ["version", "component", "python_version"],
+        registry=registry,
+    )
+    info.labels(dovecote.__version__, component, platform.python_version()).set(1)
+    return registry
+
+
+def serve_metrics(daemon: str, address: str, registry: Any, resolve: Any = None) -> Any:
+    """Serve ``registry`` on HOST:PORT ('' serves nothing: None); returns the HTTP server, so that a
+    stop frees the port.
+
+    ``resolve`` turns HOST into the address to bind (the driver accepts an interface name). A daemon
+    that is still exiting holds the port for a moment: a restart retries a taken port for 5 s before
+    it gives up with a one-line :class:`StartError` instead of a traceback.
+    """
+    if not address:
+        return None
+    import errno
+    import time
+
+    from prometheus_client import start_http_server
+
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            bind = resolve(host) if resolve else host
+            server, _thread = start_http_server(int(port), addr=bind, registry=registry)
+            return server
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise StartError(daemon, f"metrics on {address}: {exc.strerror or exc}") from exc
+            time.sleep(0.1)
 
 
 class StartError(Exception):
@@ -352,13 +449,14 @@ def add_reconciler_parser(sub: argparse._SubParsersAction) -> None:  # type: ign
         type=_address,
         default=DEFAULT_METRICS_ADDR,
         metavar="HOST:PORT",
-        help="where to serve the reconciler's own Prometheus metrics",
+        help="where to serve the reconciler's own Prometheus metrics ('' for nowhere)",
     )
     rec.add_argument(
         "--driver-name",
-        default=DEFAULT_DRIVER_NAME,
+        action="append",
         metavar="NAME",
-        help="the Docker driver name whose networks to manage",
+        help=f"a Docker driver name whose networks to manage (repeatable; default: {DEFAULT_DRIVER_NAME}). "
+        f"{DEFAULT_DRIVER_NAME} also manages the managed plugin's own name, {MANAGED_PLUGIN_NAME}",
     )
     rec.add_argument(
         "--status-file",
@@ -434,7 +532,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
         raise StartError("reconciler", str(exc)) from exc
     for name in remove_stale_temp_files(config_dir):
         log.info("removed %s, left by an interrupted reconciler", name)
-    metrics = Metrics()
+    metrics = Metrics(metrics_registry("reconciler"))
     kick_target: list[Reconciler] = []
 
     def kick(reason: str) -> None:
@@ -442,9 +540,13 @@ def run_reconciler(args: argparse.Namespace) -> int:
             kick_target[0].kick(reason)
 
     ovsdb = OvsdbSource(args.ovsdb, kick)
-    docker_source = DockerSource(kick, args.driver_name)
+    docker_source = DockerSource(kick, driver_names(args.driver_name or [DEFAULT_DRIVER_NAME]))
     # --faucet-metrics '' turns confirmation off; none given: the address FAUCET itself uses.
-    faucet_state = FaucetMetrics(args.faucet_metrics, signaller.environ) if args.faucet_metrics != "" else None
+    faucet_state = (
+        metrics.counting_failures("faucet_metrics", FaucetMetrics(args.faucet_metrics, signaller.environ))
+        if args.faucet_metrics != ""
+        else None
+    )
     sources = Sources(
         bridges=ovsdb.snapshot,
         docker=docker_source.snapshot,
@@ -472,7 +574,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
         forwarding_recheck=args.forwarding_recheck,
     )
     kick_target.append(reconciler)
-    metrics_server = _serve_metrics(args.metrics_addr, metrics.registry)
+    metrics_server = serve_metrics("reconciler", args.metrics_addr, metrics.registry)
     ovsdb.start()
     docker_source.start()
     observer = watch_config(args.faucet_config, kick)
@@ -493,7 +595,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
             pass
     finally:
         reconciler.stop()
-        closing = threading.Thread(target=metrics_server.shutdown, daemon=True)
+        closing = threading.Thread(target=metrics_server.shutdown if metrics_server else (lambda: None), daemon=True)
         closing.start()
         worker.join(STOP_GRACE)
         if worker.is_alive():
@@ -502,36 +604,14 @@ def run_reconciler(args: argparse.Namespace) -> int:
         docker_source.stop()
         ovsdb.stop()
         closing.join(0.6)
-        metrics_server.server_close()  # the port is free for a restart at once
+        if metrics_server is not None:
+            metrics_server.server_close()  # the port is free for a restart at once
         log.info("reconciler stopped")
     return EXIT_OK
 
 
 STOP_GRACE = 0.8
 """Seconds a pass gets to end after SIGTERM before the reconciler exits anyway (within 2 s in all)."""
-
-
-def _serve_metrics(address: str, registry: Any) -> Any:
-    """Prometheus metrics on ``host:port``, the HTTP server returned so that a stop frees the port.
-
-    A reconciler that is still exiting holds the port for a moment: a restart retries for a few
-    seconds before it gives up with a one-line :class:`StartError` instead of a traceback.
-    """
-    import errno
-    import time
-
-    from prometheus_client import start_http_server
-
-    host, _, port = address.rpartition(":")
-    deadline = time.monotonic() + 5.0
-    while True:
-        try:
-            server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
-            return server
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
-                raise StartError("reconciler", f"metrics on {address}: {exc.strerror or exc}") from exc
-            time.sleep(0.1)
 
 
 def parser() -> argparse.ArgumentParser:

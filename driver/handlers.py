@@ -489,23 +489,28 @@ def _datapath_type(options: contract.NetworkSettings) -> str:
 Handler = Callable[[Request], Reply]
 
 
+ROUTES = {
+    "/Plugin.Activate": "activate",
+    "/NetworkDriver.GetCapabilities": "capabilities",
+    "/NetworkDriver.CreateNetwork": "create_network",
+    "/NetworkDriver.DeleteNetwork": "delete_network",
+    "/NetworkDriver.CreateEndpoint": "create_endpoint",
+    "/NetworkDriver.Join": "join",
+    "/NetworkDriver.Leave": "leave",
+    "/NetworkDriver.DeleteEndpoint": "delete_endpoint",
+    "/NetworkDriver.EndpointOperInfo": "endpoint_oper_info",
+    "/NetworkDriver.ProgramExternalConnectivity": "program_external_connectivity",
+    "/NetworkDriver.RevokeExternalConnectivity": "revoke_external_connectivity",
+    "/NetworkDriver.DiscoverNew": "discover",
+    "/NetworkDriver.DiscoverDelete": "discover",
+}
+"""The plugin's URL paths and the Driver method serving each (unknown paths get Docker's 404)."""
+ROUTE_PATHS = tuple(ROUTES)
+
+
 def routes(driver: Driver) -> dict[str, Handler]:
-    """The plugin's URL paths, each bound to its handler (unknown paths get Docker's 404)."""
-    return {
-        "/Plugin.Activate": driver.activate,
-        "/NetworkDriver.GetCapabilities": driver.capabilities,
-        "/NetworkDriver.CreateNetwork": driver.create_network,
-        "/NetworkDriver.DeleteNetwork": driver.delete_network,
-        "/NetworkDriver.CreateEndpoint": driver.create_endpoint,
-        "/NetworkDriver.Join": driver.join,
-        "/NetworkDriver.Leave": driver.leave,
-        "/NetworkDriver.DeleteEndpoint": driver.delete_endpoint,
-        "/NetworkDriver.EndpointOperInfo": driver.endpoint_oper_info,
-        "/NetworkDriver.ProgramExternalConnectivity": driver.program_external_connectivity,
-        "/NetworkDriver.RevokeExternalConnectivity": driver.revoke_external_connectivity,
-        "/NetworkDriver.DiscoverNew": driver.discover,
-        "/NetworkDriver.DiscoverDelete": driver.discover,
-    }
+    """The plugin's URL paths, each bound to its handler."""
+    return {path: getattr(driver, name) for path, name in ROUTES.items()}
 
 
 TEARDOWN = frozenset(

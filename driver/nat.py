@@ -28,7 +28,7 @@ Rule = tuple[str, str, tuple[str, ...]]  # table, chain, match/target arguments
 def _iptables() -> str:
     path = shutil.which("iptables")
     if not path:
-        raise BackendError("iptables not found on PATH")
+        raise BackendError("iptables not found on PATH", "iptables")
     return path
 
 
@@ -356,7 +356,7 @@ def ensure(rules: Sequence[Rule]) -> list[Rule]:
         result = _run(["-t", table, "-A", chain, *spec])
         if result.returncode != 0:
             remove(added)
-            raise BackendError(f"iptables -t {table} -A {chain} failed: {result.stderr.strip()}")
+            raise BackendError(f"iptables -t {table} -A {chain} failed: {result.stderr.strip()}", "iptables")
         added.append((table, chain, spec))
     return added
 
@@ -372,7 +372,7 @@ def tagged_rules(table: str) -> list[contract.TaggedRule]:
     """Every rule of a table that carries a dovecote comment."""
     result = _run(["-t", table, "-S"])
     if result.returncode != 0:
-        raise BackendError(f"iptables -t {table} -S failed: {result.stderr.strip()}")
+        raise BackendError(f"iptables -t {table} -S failed: {result.stderr.strip()}", "iptables")
     return contract.tagged_rules(table, result.stdout)
 
 
@@ -417,4 +417,4 @@ def enable_forwarding() -> None:
     try:
         write_sysctl("net/ipv4/ip_forward", "1")
     except OSError as exc:
-        raise BackendError(f"enabling ip_forward failed: {exc}") from exc
+        raise BackendError(f"enabling ip_forward failed: {exc}", "sysctl") from exc

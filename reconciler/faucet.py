@@ -229,6 +229,8 @@ class FaucetMetrics:
 class SignalError(ReloadUnconfirmed):
     """FAUCET could not be signalled (or must not be: a stale pidfile)."""
 
+    source = "faucet_signal"
+
 
 FAUCET_APP = "faucet.faucet"
 """The os-ken application FAUCET runs: ``faucet`` execs ``osken-manager ... faucet.faucet`` (same pid)."""
@@ -282,6 +284,10 @@ class Signaller:
     the pidfile names the same pid, so the signal reaches the process that was checked even if
     the pid is reused meanwhile. A pidfile naming a dead or foreign process raises SignalError:
     reported, never signalled. Unit: ``systemctl kill --kill-whom=main --signal=HUP -- NAME``.
+
+    A container is signalled by its process, never with ``docker kill -s HUP``: Docker 20.10 records
+    any ``docker kill`` as a stop by hand (moby/moby#41302), so that a restart policy of
+    ``unless-stopped`` no longer brings FAUCET back after a reboot or a dockerd restart.
     """
 
     def __init__(
@@ -393,12 +399,41 @@ class Signaller:
 
     # -- container, unit -------------------------------------------------------------------------
     def _signal_container(self) -> None:
+        """SIGHUP to the container's main process (with ``init``, docker-init, which passes it on).
+
+        Docker gives its pid in the host's pid namespace, so the reconciler must share that namespace
+        (compose: ``pid: host``). The process must be in the container's cgroup (its
+        ``/proc/PID/cgroup`` names the container's id, with the cgroupfs and systemd drivers, v1 and
+        v2), or it is not signalled: a reconciler in another pid namespace would see another process
+        at that pid. The signal goes through a pidfd taken before that check, and Docker is asked
+        again after it, so a FAUCET that restarted meanwhile (its pid reused) is never mistaken.
+        """
         import docker  # only this path needs the Docker SDK
 
+        name = self.container
+        assert name
         try:
-            docker.from_env(timeout=10).api.kill(self.container, signal="SIGHUP")
+            api = docker.from_env(timeout=10).api
+            info = api.inspect_container(name)
+            pid = _running_pid(name, info)
+            fd = os.pidfd_open(pid)
+            try:
+                with open(f"{self.proc}/{pid}/cgroup", encoding="utf-8", errors="replace") as handle:
+                    cgroups = handle.read()
+                if not info.get("Id") or info["Id"] not in cgroups:
+                    raise SignalError(
+                        f"FAUCET container {name!r}: pid {pid} here is not in the container's cgroup (is the "
+                        "reconciler in the host's pid namespace? compose: pid: host); not signalled"
+                    )
+                if _running_pid(name, api.inspect_container(name)) != pid:
+                    raise SignalError(f"FAUCET container {name!r} restarted while it was signalled")
+                signal.pidfd_send_signal(fd, signal.SIGHUP)
+            finally:
+                os.close(fd)
         except docker.errors.DockerException as exc:
-            raise SignalError(f"cannot signal FAUCET container {self.container!r}: {exc}") from exc
+            raise SignalError(f"cannot signal FAUCET container {name!r}: {exc}") from exc
+        except OSError as exc:
+            raise SignalError(f"cannot signal FAUCET container {name!r}: {exc}") from exc
 
     def _systemctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         try:
@@ -432,6 +467,15 @@ class Signaller:
         """FAUCET's environment, when its process can be found (not for a container)."""
         pid = self.faucet_pid()
         return process_environ(pid, self.proc) if pid else None
+
+
+def _running_pid(name: str, info: dict) -> int:
+    """The host pid of a running container's main process, or SignalError."""
+    state = info.get("State") or {}
+    pid = int(state.get("Pid") or 0)
+    if not state.get("Running") or pid <= 1:
+        raise SignalError(f"FAUCET container {name!r} is not running ({state.get('Status', 'unknown')})")
+    return pid
 
 
 def wait_for_reload(

@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from dovecote import contract
 from dovecote.reconciler.errors import SourceUnavailable
+
+_T = TypeVar("_T")
 
 # --- OVSDB ------------------------------------------------------------------------------------
 
@@ -37,12 +40,21 @@ class Interface:
         return self.record.role if self.record is not None else None
 
 
+@dataclass(frozen=True, order=True)
+class Controller:
+    """One OpenFlow controller of a bridge, and whether OVS is connected to it (OVSDB's view)."""
+
+    target: str
+    connected: bool
+
+
 @dataclass(frozen=True)
 class Bridge:
-    """A dovecote bridge as OVSDB has it: the driver's record and the interfaces."""
+    """A dovecote bridge as OVSDB has it: the driver's record, the interfaces and the controllers."""
 
     record: contract.NetworkRecord
     interfaces: tuple[Interface, ...] = ()
+    controllers: tuple[Controller, ...] = ()
 
     @property
     def name(self) -> str:
@@ -138,6 +150,7 @@ class Network:
     record: contract.NetworkRecord
     name: str
     interfaces: tuple[Interface, ...] = ()
+    controllers: tuple[Controller, ...] = ()
 
     @property
     def network_id(self) -> str:
@@ -180,7 +193,9 @@ def assemble(
     """Join OVSDB's bridges with Docker's networks; a bridge Docker does not list is not ours to control."""
     names = {n.id: n.name for n in docker.networks}
     networks = tuple(
-        Network(b.record, names[b.record.network_id], b.interfaces) for b in bridges if b.record.network_id in names
+        Network(b.record, names[b.record.network_id], b.interfaces, b.controllers)
+        for b in bridges
+        if b.record.network_id in names
     )
     return World(networks, docker.containers, operator, operator_text, generated_text, faucet)
 
@@ -202,19 +217,24 @@ def read_all(sources: Sources, faucet_runs: str = "") -> World:
 
     Raises SourceUnavailable when a source cannot be read: the pass is retried with backoff.
     """
-    try:
-        operator_text, operator = sources.operator()
-        bridges = sources.bridges()
-        docker = sources.docker()
-        generated = sources.generated()
-    except SourceUnavailable:
-        raise
-    except (OSError, TimeoutError, UnicodeDecodeError) as exc:
-        raise SourceUnavailable(str(exc)) from exc
+    operator_text, operator = _read("faucet_config", sources.operator)
+    bridges = _read("ovsdb", sources.bridges)
+    docker = _read("docker", sources.docker)
+    generated = _read("faucet_config", sources.generated)
     faucet = None
     if generated is not None and sha256_text(generated) != faucet_runs:
         faucet = sources.faucet()
     return assemble(bridges, docker, operator, operator_text, generated, faucet)
+
+
+def _read(source: str, read: Callable[[], _T]) -> _T:
+    """One source's snapshot; an I/O failure is SourceUnavailable, labelled with where it came from."""
+    try:
+        return read()
+    except SourceUnavailable:
+        raise
+    except (OSError, TimeoutError, UnicodeDecodeError) as exc:
+        raise SourceUnavailable(str(exc), source=source) from exc
 
 
 def sha256_text(text: str) -> str:

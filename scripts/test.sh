@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, provisioning included: lint, unit tests, the real-stack tests (dockerd +
-# Open vSwitch + FAUCET), the fault-injection scenarios, then the docker-compose quick start. Extra
-# arguments go to pytest (and skip the fault and compose suites).
+# Open vSwitch + FAUCET), the fault-injection scenarios, the reboot tests when asked
+# (DOVECOTE_REBOOT_TESTS=1), then the docker-compose quick start. Extra arguments go to pytest (and
+# skip the fault, reboot and compose suites).
 #
 # It tests this checkout from the development venv $DOVECOTE_VENV (default /opt/dovecote/venv-dev,
 # an editable install made by scripts/provision.sh), never the venv scripts/run.sh installed into.
@@ -20,12 +21,18 @@ cd "$HERE"
 "$HERE/scripts/lint-imports.sh"
 # The numbers tests measure (burst reload count, build time, image sizes) and, on a failure, the
 # host's state are printed at the end of each run (tests/conftest.py).
-"$VENV/bin/python" -m pytest -v --ignore=tests/compose -m "not faults" "$@" tests
+"$VENV/bin/python" -m pytest -v --ignore=tests/compose --ignore=tests/reboot -m "not faults" "$@" tests
 if [ $# -eq 0 ]; then
-  # The fault-injection suite (marker faults, docs/reliability.md): at most a quarter of an hour; the
-  # scenarios that kill OVS or dockerd run in a throwaway machine it builds. Its table is printed at
-  # the end. Under CI (DOVECOTE_CI=1) a missing prerequisite fails instead of skipping.
+  # The fault-injection suite (marker faults, docs/reliability.md); the scenarios that kill OVS or
+  # dockerd run in a throwaway machine it builds. Its table is printed at the end. Under CI
+  # (DOVECOTE_CI=1) a missing prerequisite fails instead of skipping.
   "$VENV/bin/python" -m pytest -v -m faults tests/faults
+  # Reboot safety of every deployment (managed plugin, systemd units, compose) and a dockerd restart,
+  # each in its own throwaway machine (never the host's dockerd or OVS), when DOVECOTE_REBOOT_TESTS=1.
+  # The compose images it builds stay in the build cache for tests/compose, which comes after it.
+  if [ "${DOVECOTE_REBOOT_TESTS:-}" = 1 ]; then
+    "$VENV/bin/python" -m pytest -v -ra tests/reboot
+  fi
   # The compose stack takes the `ovs` plugin name and stops host OVS while it runs (two userspace
   # vswitchds cannot share a host), so it runs alone, after everything else, on full runs only; it
   # skips itself while another dovecote runs on this host (tests/compose/test_compose.py).

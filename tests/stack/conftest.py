@@ -18,7 +18,10 @@ def _refuse_beside_a_compose_stack() -> None:
     """A dovecote compose stack running on this host replaces the host's Open vSwitch with its own
     (two userspace vswitchds cannot share a host), so the suite cannot run beside it. It is a user's
     stack: say so and stop, never remove it. Stopped leftovers are harmless and left alone."""
-    services = set(YAML(typ="safe", pure=True).load((ROOT / "docker-compose.yml").read_text())["services"])
+    compose = YAML(typ="safe", pure=True).load((ROOT / "docker-compose.yml").read_text())["services"]
+    services = set(compose)
+    # the stack's own images (not any localhost/dovecote/* image: test machines are named so too)
+    images = {str(s.get("image")).rsplit(":", 1)[0] for s in compose.values()} - {"None"}
     service = '{{.Label "com.docker.compose.service"}}'
     listing = run("docker", "ps", "--format", "{{.ID}}\t{{.Image}}\t{{.Names}}\t" + service).stdout
     rows = [line.split("\t") for line in listing.splitlines()]
@@ -30,7 +33,7 @@ def _refuse_beside_a_compose_stack() -> None:
         for r in rows
         if len(r) == 4
         and r[3] in services
-        and (r[1].startswith(("localhost/dovecote/", "dovecote/")) or r[2].endswith("-" + r[3]))
+        and (r[1].rsplit(":", 1)[0] in images or r[2].endswith("-" + r[3]))
     ]
     if running:
         pytest.fail(

@@ -112,6 +112,7 @@ class Stack:
     of_port: int = field(default_factory=free_port)
     faucet_prom_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
+    driver_metrics_port: int = field(default_factory=free_port)
     faucet: Proc | None = None
     driver: Proc | None = None
     reconciler: Proc | None = None
@@ -170,7 +171,10 @@ class Stack:
         wait_until(lambda: self.dovecote_metrics() is not None, 60, "the reconciler's metrics endpoint")
 
     def driver_argv(self) -> list[str]:
-        return [sys.executable, "-m", "dovecote.cli", "--log-level", "debug", "driver", "--socket", self.socket]
+        return [
+            sys.executable, "-m", "dovecote.cli", "--log-level", "debug", "driver", "--socket", self.socket,
+            "--metrics-addr", f"127.0.0.1:{self.driver_metrics_port}",
+        ]  # fmt: skip
 
     def reconciler_argv(self) -> list[str]:
         return [
@@ -214,6 +218,9 @@ class Stack:
 
     def dovecote_metrics(self) -> dict[str, float] | None:
         return _scrape(f"http://127.0.0.1:{self.metrics_port}/metrics")
+
+    def driver_metrics(self) -> dict[str, float] | None:
+        return _scrape(f"http://127.0.0.1:{self.driver_metrics_port}/metrics")
 
     def reloads(self) -> float:
         """FAUCET's reload counter. A scrape that fails (FAUCET busy) is retried, never read as 0:
