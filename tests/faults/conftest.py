@@ -17,30 +17,18 @@ import pytest
 
 from tests.faults.harness import ConfigWatcher, FaultStack, Row, Scenario, faults_seed, machine_inside
 from tests.report import MEASUREMENTS
-from tests.stack.stack import Factory, log_text, remove_workdir, run, wait_until
+from tests.stack.stack import Factory, log_text, remove_workdir, require_services, wait_until
 
 ROWS: dict[str, Row] = {}
 SEED = faults_seed()
 _STACK: FaultStack | None = None
 
 
-def _require_services() -> None:
-    problems = []
-    if run("docker", "info", check=False).returncode != 0:
-        problems.append("dockerd is not running")
-    if run("ovs-vsctl", "--timeout=5", "show", check=False).returncode != 0:
-        problems.append("Open vSwitch is not running")
-    if run("docker", "image", "inspect", "busybox:latest", check=False).returncode != 0:
-        problems.append("the busybox:latest image is missing")
-    if problems:
-        pytest.fail("; ".join(problems) + ": run scripts/provision.sh first", pytrace=False)
-
-
 @pytest.fixture(scope="session")
 def fault_stack() -> Iterator[FaultStack]:
     """FAUCET, the driver and the reconciler under a private driver name, config on a tmpfs."""
     global _STACK
-    _require_services()
+    require_services()
     workdir = Path(tempfile.mkdtemp(prefix="dcfaults-", dir="/tmp"))
     stack = FaultStack(workdir, os.environ.get("DOVECOTE_TEST_DRIVER", "ovs"))
     _STACK = stack

@@ -70,7 +70,6 @@ NATIVE_UNITS = ["openvswitch-switch.service", "docker.service", "dovecote-driver
 PLUGIN_UNITS = ["openvswitch-switch.service", "docker.service", "faucet.service", "dovecote-reconciler.service"]
 
 
-
 def private(target: str) -> str:
     return f"localhost/dovecote-test/{target}:{RUN}"
 

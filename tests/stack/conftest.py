@@ -9,7 +9,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.report import DIAGNOSTICS
-from tests.stack.stack import ROOT, Factory, Stack, log_text, new_workdir, remove_workdir, run
+from tests.stack.stack import ROOT, Factory, Stack, log_text, new_workdir, remove_workdir, require_services, run
 
 _STACK: Stack | None = None
 
@@ -31,9 +31,7 @@ def _refuse_beside_a_compose_stack() -> None:
     running = [
         r
         for r in rows
-        if len(r) == 4
-        and r[3] in services
-        and (r[1].rsplit(":", 1)[0] in images or r[2].endswith("-" + r[3]))
+        if len(r) == 4 and r[3] in services and (r[1].rsplit(":", 1)[0] in images or r[2].endswith("-" + r[3]))
     ]
     if running:
         pytest.fail(
@@ -46,15 +44,7 @@ def _refuse_beside_a_compose_stack() -> None:
 
 
 def _require_services() -> None:
-    problems = []
-    if run("docker", "info", check=False).returncode != 0:
-        problems.append("dockerd is not running")
-    if run("ovs-vsctl", "--timeout=5", "show", check=False).returncode != 0:
-        problems.append("Open vSwitch is not running")
-    if run("docker", "image", "inspect", "busybox:latest", check=False).returncode != 0:
-        problems.append("the busybox:latest image is missing")
-    if problems:
-        pytest.fail("; ".join(problems) + ": run scripts/provision.sh first", pytrace=False)
+    require_services()
     _refuse_beside_a_compose_stack()
 
 

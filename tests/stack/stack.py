@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -460,3 +461,17 @@ def remove_workdir(path: Path) -> None:
 
 def docker_json(*args: str) -> Any:
     return json.loads(run("docker", *args).stdout)
+
+
+def require_services() -> None:
+    """Fail (never skip) when what every real-stack test needs is missing: dockerd, Open vSwitch and
+    the busybox image, which scripts/provision.sh provides."""
+    problems = []
+    if run("docker", "info", check=False).returncode != 0:
+        problems.append("dockerd is not running")
+    if run("ovs-vsctl", "--timeout=5", "show", check=False).returncode != 0:
+        problems.append("Open vSwitch is not running")
+    if run("docker", "image", "inspect", "busybox:latest", check=False).returncode != 0:
+        problems.append("the busybox:latest image is missing")
+    if problems:
+        pytest.fail("; ".join(problems) + ": run scripts/provision.sh first", pytrace=False)

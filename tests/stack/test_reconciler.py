@@ -345,8 +345,10 @@ def test_reconciler_and_driver_metrics(stack: Stack, make: Factory) -> None:
         "the reconciler to count the reload that loaded the port",
     )
     ports = wait_until(
-        lambda: (m := stack.dovecote_metrics() or {}).get(f'dovecote_ports{{network="{net.name}",state="configured"}}')
-        == 2 and m,
+        lambda: (
+            (m := stack.dovecote_metrics() or {}).get(f'dovecote_ports{{network="{net.name}",state="configured"}}') == 2
+            and m
+        ),
         30,
         "the container and the gateway to count as configured",
     )
