@@ -7,7 +7,9 @@ reconciler and FAUCET). Killing the host's OVS or dockerd happens in a throwaway
 
 from __future__ import annotations
 
+import datetime
 import os
+import re
 import signal
 import time
 
@@ -71,6 +73,16 @@ def test_faucet_down_during_changes(fault: Scenario, how: str, seconds: float) -
     fault.converged()
 
 
+def retry_due(log: str, failure: str) -> float:
+    """When (wall clock) the reconciler retries the SIGHUP whose failure the last line naming
+    ``failure`` reports: the line's time plus its "retrying in N s"."""
+    line = [line for line in log.splitlines() if failure in line and "retrying in" in line][-1]
+    stamp = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    match = re.search(r"retrying in (\d+) s", line)
+    assert match, line
+    return stamp + int(match.group(1))
+
+
 def test_a_starting_faucet_survives_the_reconcilers_sighup(fault: Scenario) -> None:
     """FAUCET down with a change pending: the reconciler's SIGHUP fails and is retried 5 s later.
     FAUCET is started just before the retry falls due, as a supervisor may well do, so the retry's
@@ -91,7 +103,10 @@ def test_a_starting_faucet_survives_the_reconcilers_sighup(fault: Scenario) -> N
             fault.remove_container(leaving.pop())  # a change while FAUCET is down: its SIGHUP fails
             failed = f"names pid {old}, which does not run"
             wait_until(lambda f=failed: f in log_text(reconciler_log), 60, "the reconciler's SIGHUP to fail")
-            time.sleep(4.3)  # the fault itself: the retry falls due 5 s after the failure, as FAUCET starts
+            # The fault itself: FAUCET starts just before the retry falls due. The retry's time is read
+            # from the failure's log line (its time plus "retrying in N s": the backoff doubles at each
+            # failure), not guessed from when this test saw the line; FAUCET's imports take seconds.
+            time.sleep(max(0.0, retry_due(log_text(reconciler_log), failed) - time.time() - 0.6))
             faucet = fault.stack.daemon("faucet")
             with fault.stack.lock:
                 faucet.start()
