@@ -143,29 +143,9 @@ def publish_rules(bridge: str, endpoint_id: str, container_ip: str, portmap: Seq
         target = ("-j", "DNAT", "--to-destination", f"{container_ip}:{port}")
         rules.append(("nat", "PREROUTING", (*dnat, *target)))
         rules.append(("nat", "OUTPUT", (*dnat, *target)))
-        rules.append(
-            (
-                "filter",
-                "FORWARD",
-                (
-                    "-o",
-                    bridge,
-                    "-p",
-                    proto,
-                    "-d",
-                    container_ip,
-                    "--dport",
-                    str(port),
-                    "-m",
-                    "conntrack",
-                    "--ctstate",
-                    "DNAT",
-                    *comment,
-                    "-j",
-                    "ACCEPT",
-                ),
-            )
-        )
+        forward = ("-o", bridge, "-p", proto, "-d", container_ip, "--dport", str(port),
+                   "-m", "conntrack", "--ctstate", "DNAT", *comment, "-j", "ACCEPT")  # fmt: skip
+        rules.append(("filter", "FORWARD", forward))
     return rules
 
 
@@ -238,12 +218,12 @@ def isolation_rules(
     docker = sorted({b for b in docker_bridges if _IFNAME.match(b)} - names)
     rules: list[Rule] = []
     for bridge, mode in ours:
-        drop = ("-m", "comment", "--comment", contract.rule_tag(bridge), "-j", "DROP")
+        tag = ("-m", "comment", "--comment", contract.rule_tag(bridge))
+        drop = (*tag, "-j", "DROP")
         for other in sorted(names - {bridge}) + docker:
             rules.append(("filter", chain, ("-i", bridge, "-o", other, *drop)))
         if docker_chain:
-            rules.append(("filter", chain, ("-i", bridge, "-m", "comment", "--comment", contract.rule_tag(bridge),
-                                            "-j", docker_chain)))  # fmt: skip
+            rules.append(("filter", chain, ("-i", bridge, *tag, "-j", docker_chain)))
         if mode == "nat":
             rules.append(("filter", chain, ("!", "-i", bridge, "-o", bridge, *drop)))
         else:
