@@ -6,9 +6,11 @@ what it compares, and records the load average around its run: a single time mea
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import platform
+import secrets
 import statistics
 import subprocess
 import sys
@@ -133,6 +135,26 @@ def _cell(value: Any) -> str:
 def emit_json(name: str, result: dict[str, Any]) -> None:
     """The one machine-readable line every script ends with."""
     print(json.dumps({"bench": name, **result}, sort_keys=True, default=str))
+
+
+def nat_network_request(network_id: str, pool: str, dpid_base: int) -> dict[str, Any]:
+    """A CreateNetwork request as Docker sends it (libnetwork-remote.md §3.1) for a nat network on
+    ``pool`` (its first address the gateway), with a random dpid above ``dpid_base`` so that runs
+    never collide with each other or with the test suite's networks."""
+    network = ipaddress.ip_network(pool)
+    gateway = f"{network.network_address + 1}/{network.prefixlen}"
+    return {
+        "NetworkID": network_id,
+        "Options": {
+            "com.docker.network.enable_ipv6": False,
+            "com.docker.network.generic": {
+                "ovs.bridge.mode": "nat",
+                "ovs.bridge.dpid": f"0x{secrets.randbelow(2**40) + dpid_base:x}",
+            },
+        },
+        "IPv4Data": [{"AddressSpace": "LocalDefault", "Pool": pool, "Gateway": gateway}],
+        "IPv6Data": [],
+    }
 
 
 def require_root() -> None:

@@ -17,26 +17,10 @@ import secrets
 import time
 from typing import Any
 
-from common import LoadSampler, emit_json, machine, median, percentile, require_root, table
+from common import LoadSampler, emit_json, machine, median, nat_network_request, percentile, require_root, table
 
 from dovecote.driver.handlers import Driver
 from dovecote.driver.ovs import Ovs
-
-
-def network_request(network_id: str, third: int) -> dict[str, Any]:
-    return {
-        "NetworkID": network_id,
-        "Options": {
-            "com.docker.network.enable_ipv6": False,
-            "com.docker.network.generic": {
-                "ovs.bridge.mode": "nat",
-                "ovs.bridge.dpid": f"0x{secrets.randbelow(2**40) + 2**42:x}",
-            },
-        },
-        "IPv4Data": [{"AddressSpace": "LocalDefault", "Pool": f"10.195.{third}.0/22",
-                      "Gateway": f"10.195.{third}.1/22"}],
-        "IPv6Data": [],
-    }  # fmt: skip
 
 
 def endpoint_request(network_id: str, third: int, number: int) -> dict[str, Any]:
@@ -79,7 +63,7 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     for size in (int(s) for s in args.sizes.split(",")):
         network_id, third = secrets.token_hex(32), 4 * secrets.randbelow(60)
-        driver.create_network(network_request(network_id, third))
+        driver.create_network(nat_network_request(network_id, f"10.195.{third}.0/22", 2**42))
         try:
             for number in range(size):
                 driver.create_endpoint(endpoint_request(network_id, third, number))

@@ -180,7 +180,7 @@ def attach(cluster: Cluster, trials: int) -> dict[str, list[float]]:
 # --- 4. scale ---------------------------------------------------------------------------------
 
 PROBER = (
-    'until [ -e /probe/go ]; do sleep 1; done; '
+    "until [ -e /probe/go ]; do sleep 1; done; "
     'for ip in $(cat /probe/peers); do until ping -c 1 -W 1 "$ip" >/dev/null 2>&1; do sleep 0.5; done; done; '
     'touch "/probe/done/$0"; exec sleep 1d'
 )

@@ -15,26 +15,10 @@ import secrets
 import time
 from typing import Any
 
-from common import LoadSampler, emit_json, machine, median, percentile, require_root, table
+from common import LoadSampler, emit_json, machine, median, nat_network_request, percentile, require_root, table
 
 from dovecote.driver.handlers import Driver
 from dovecote.driver.ovs import Ovs
-
-
-def network_request(network_id: str, third: int) -> dict[str, Any]:
-    return {
-        "NetworkID": network_id,
-        "Options": {
-            "com.docker.network.enable_ipv6": False,
-            "com.docker.network.generic": {
-                "ovs.bridge.mode": "nat",
-                "ovs.bridge.dpid": f"0x{secrets.randbelow(2**40) + 2**43:x}",
-            },
-        },
-        "IPv4Data": [{"AddressSpace": "LocalDefault", "Pool": f"10.194.{third}.0/24",
-                      "Gateway": f"10.194.{third}.1/24"}],
-        "IPv6Data": [],
-    }  # fmt: skip
 
 
 def main() -> None:
@@ -51,14 +35,14 @@ def main() -> None:
         made = [secrets.token_hex(32) for _ in range(others)]
         try:
             for network_id in made:
-                driver.create_network(network_request(network_id, next(thirds)))
+                driver.create_network(nat_network_request(network_id, f"10.194.{next(thirds)}.0/24", 2**43))
             load.sample()
             create, delete = [], []
             third = next(thirds)
             for _ in range(args.repeats):
                 network_id = secrets.token_hex(32)
                 started = time.perf_counter()
-                driver.create_network(network_request(network_id, third))
+                driver.create_network(nat_network_request(network_id, f"10.194.{third}.0/24", 2**43))
                 created = time.perf_counter()
                 driver.delete_network({"NetworkID": network_id})
                 create.append(created - started)

@@ -20,15 +20,18 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import dovecote
 from dovecote.contract import (
+    DEFAULT_DRIVER_METRICS_ADDR,
     DEFAULT_DRIVER_NAME,
     DEFAULT_FAUCET_METRICS,
     DEFAULT_METRICS_ADDR,
     DEFAULT_OVSDB,
     DEFAULT_STATUS_FILE,
+    MANAGED_PLUGIN_NAME,
+    driver_names,
     generated_path,
     plugin_socket,
 )
@@ -189,6 +192,14 @@ def add_driver_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         "veth in no bridge) before the driver removes it; a docker run holds it so for milliseconds",
     )
     drv.add_argument(
+        "--metrics-addr",
+        type=_address,
+        default=DEFAULT_DRIVER_METRICS_ADDR,
+        metavar="HOST:PORT",
+        help="where to serve the driver's own Prometheus metrics ('' for nowhere); HOST may be an "
+        "interface name, for its IPv4 address (docker0:10931 in the compose stack)",
+    )
+    drv.add_argument(
         "--network-grace",
         type=_seconds,
         default=60.0,
@@ -233,25 +244,80 @@ def add_driver_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     many.add_argument(
         "--lldp-interval", type=int, metavar="SECONDS", help="FAUCET's LLDP beacon interval on this host's dps"
     )
-    drv.set_defaults(run=run_driver)
+    drv.set_defaults(run=run_driver, exit_at_once=True)
 
 
 def run_driver(args: argparse.Namespace) -> int:
-    import functools
-
-    from dovecote.driver import docker_api, known, links
     from dovecote.driver.errors import DriverError
-    from dovecote.driver.handlers import Driver, routes
     from dovecote.driver.notify import sd_notify
-    from dovecote.driver.ovs import Ovs
-    from dovecote.driver.repair import Repairer
-    from dovecote.driver.server import PluginServer, prepare_socket_path
-    from dovecote.driver.state import NetworkLocks
+    from dovecote.driver.server import PluginServer, prepare_socket_path  # light: listens before heavy imports
+    from dovecote.driver.shutdown import Shutdown, parse_delays
 
     try:  # before anything touches the host: a file there, or a driver serving it, keeps the path
         prepare_socket_path(args.socket)
     except DriverError as exc:
         raise StartError("driver", str(exc)) from exc
+    # Listen at once, serve once ready. dockerd gives a managed plugin about 12 s from its start to
+    # accept on its socket, then disables it for good (moby plugin/manager_linux.go: a 0.5 s sleep,
+    # then 4 dials 3 s apart), which a loaded host at boot can exceed with the imports, OVSDB and
+    # the first repair alone. A connection made meanwhile waits in the backlog, and is answered by
+    # serve_forever once the routes are in place.
+    stopping = Shutdown(delays=parse_delays(os.environ.get("DOVECOTE_TEST_DELAYS", "")))
+    table: dict[str, Any] = {}
+    try:
+        server = PluginServer(args.socket, table, stopping)
+    except Exception as exc:
+        raise StartError("driver", str(exc)) from exc
+    try:
+        repairer, watcher, metrics_server = _prepare_driver(args, server, table, stopping)
+    except BaseException:
+        server.server_close()
+        raise
+
+    def stop() -> None:
+        stopping.begin()  # calls in flight: GRACE s to finish, then they roll back
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    _stop_on_signals(stop)
+    log.info("driver serving %s (ovsdb %s, metrics on %s)", args.socket, args.ovsdb, args.metrics_addr or "none")
+    sd_notify("READY=1")  # Type=notify: systemd starts dockerd only now (systemd/dovecote-driver.service)
+    try:
+        server.serve_forever()
+    finally:
+        sd_notify("STOPPING=1")
+        server.server_close()  # no new connections; the socket file goes
+        repairer.stop()
+        watcher.stop()
+        left = server.drain(stopping.remaining() + 0.3)  # what rolls back needs a moment
+        if left:
+            log.warning(
+                "stopping with %d call(s) stuck in a step; the next create of the same network or endpoint "
+                "removes what they left, and the repair loop collects orphans",
+                left,
+            )
+        if metrics_server is not None:
+            metrics_server.server_close()  # the port is free for a restart at once
+        log.info("driver stopped")
+    return EXIT_OK
+
+
+def _prepare_driver(
+    args: argparse.Namespace, server: Any, table: dict[str, Any], stopping: Any
+) -> tuple[Any, Any, Any]:
+    """Everything the driver needs before it answers: OVSDB, metrics, the first repair, the routes.
+
+    Returns the started repairer and Docker network watcher (both stopped when the driver stops)
+    and the metrics server (None without one).
+    """
+    import functools
+
+    from dovecote.driver import docker_api, known, links
+    from dovecote.driver.handlers import Driver, routes
+    from dovecote.driver.metrics import DriverMetrics
+    from dovecote.driver.ovs import Ovs
+    from dovecote.driver.repair import Repairer
+    from dovecote.driver.state import NetworkLocks
+
     links.set_sysctl_dir(args.sysctl_dir)
     try:
         with _quiet("ovsdbapp"):  # it logs the failure we report, once more and less clearly
@@ -259,6 +325,9 @@ def run_driver(args: argparse.Namespace) -> int:
     except Exception as exc:
         raise StartError("driver", f"{exc} (is Open vSwitch running? scripts/provision.sh starts it)") from exc
     stack = _host_stack(args, ovs)
+    metrics = DriverMetrics(metrics_registry("driver"), owned=lambda: DriverMetrics.count_owned(ovs))
+    metrics_server = serve_metrics("driver", args.metrics_addr, metrics.registry, resolve=links.address_of)
+    server.observe = metrics.observe_request
     docker = known.KnownNetworks()
 
     def docker_bridges() -> frozenset[str]:
@@ -272,24 +341,12 @@ def run_driver(args: argparse.Namespace) -> int:
         ovs, locks, grace=args.orphan_grace, docker=docker, network_grace=args.network_grace,
         docker_bridges=docker_bridges,
     )  # fmt: skip
+    repairer.observe = metrics.observe_repair
     repairer.repair_now()  # after a reboot: addresses and rules back before the first call
-    try:
-        server = PluginServer(args.socket, routes(Driver(ovs, locks, docker, docker_bridges, watcher.kick, stack)))
-    except Exception as exc:
-        raise StartError("driver", str(exc)) from exc
+    table.update(routes(Driver(ovs, locks, docker, docker_bridges, watcher.kick, stack, stopping=stopping)))
     watcher.start()
     repairer.start()
-    _stop_on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
-    log.info("driver serving %s (ovsdb %s)", args.socket, args.ovsdb)
-    sd_notify("READY=1")  # Type=notify: systemd starts dockerd only now (systemd/dovecote-driver.service)
-    try:
-        server.serve_forever()
-    finally:
-        sd_notify("STOPPING=1")
-        server.server_close()
-        repairer.stop()
-        watcher.stop()
-    return EXIT_OK
+    return repairer, watcher, metrics_server
 
 
 def _host_stack(args: argparse.Namespace, ovs: Any) -> Any:
@@ -353,11 +410,67 @@ def _seconds(text: str) -> float:
 
 
 def _address(text: str) -> str:
-    """An argparse type: HOST:PORT (HOST may be empty: 127.0.0.1)."""
+    """An argparse type: HOST:PORT (HOST may be empty: 127.0.0.1), or '' for none."""
+    if text == "":
+        return text
     _host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
     return text
+
+
+def metrics_registry(component: str) -> Any:
+    """A daemon's own Prometheus registry, with what every dovecote daemon exports.
+
+    ``dovecote_build_info{version, component, python_version}`` (always 1: which dovecote runs
+    where), and prometheus-client's process, platform and GC collectors (``process_*``,
+    ``python_*``), which it registers only on its default registry; each daemon serves its own.
+    """
+    import platform
+
+    from prometheus_client import CollectorRegistry, Gauge, GCCollector, PlatformCollector, ProcessCollector
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    info = Gauge(
+        "dovecote_build_info",
+        "Always 1: the dovecote version and component running here",
+        ["version", "component", "python_version"],
+        registry=registry,
+    )
+    info.labels(dovecote.__version__, component, platform.python_version()).set(1)
+    return registry
+
+
+def serve_metrics(daemon: str, address: str, registry: Any, resolve: Any = None) -> Any:
+    """Serve ``registry`` on HOST:PORT ('' serves nothing: None); returns the HTTP server, so that a
+    stop frees the port.
+
+    ``resolve`` turns HOST into the address to bind (the driver accepts an interface name). A daemon
+    that is still exiting holds the port for a moment: a restart retries a taken port for 5 s before
+    it gives up with a one-line :class:`StartError` instead of a traceback.
+    """
+    if not address:
+        return None
+    import errno
+    import time
+
+    from prometheus_client import start_http_server
+
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            bind = resolve(host) if resolve else host
+            server, _thread = start_http_server(int(port), addr=bind, registry=registry)
+            return server
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise StartError(daemon, f"metrics on {address}: {exc.strerror or exc}") from exc
+            time.sleep(0.1)
 
 
 class StartError(Exception):
@@ -404,13 +517,14 @@ def add_reconciler_parser(sub: argparse._SubParsersAction) -> None:  # type: ign
         type=_address,
         default=DEFAULT_METRICS_ADDR,
         metavar="HOST:PORT",
-        help="where to serve the reconciler's own Prometheus metrics",
+        help="where to serve the reconciler's own Prometheus metrics ('' for nowhere)",
     )
     rec.add_argument(
         "--driver-name",
-        default=DEFAULT_DRIVER_NAME,
+        action="append",
         metavar="NAME",
-        help="the Docker driver name whose networks to manage",
+        help=f"a Docker driver name whose networks to manage (repeatable; default: {DEFAULT_DRIVER_NAME}). "
+        f"{DEFAULT_DRIVER_NAME} also manages the managed plugin's own name, {MANAGED_PLUGIN_NAME}",
     )
     rec.add_argument(
         "--status-file",
@@ -481,13 +595,11 @@ def add_reconciler_parser(sub: argparse._SubParsersAction) -> None:  # type: ign
         metavar="SECONDS",
         help="seconds a peer has to answer a stack link before this host withdraws its end",
     )
-    rec.set_defaults(run=run_reconciler, usage_error=rec.error)
+    rec.set_defaults(run=run_reconciler, exit_at_once=True, usage_error=rec.error)
 
 
 def run_reconciler(args: argparse.Namespace) -> int:
     import functools
-
-    from prometheus_client import start_http_server
 
     from dovecote.reconciler.apply import Io
     from dovecote.reconciler.config_source import watch_config
@@ -530,7 +642,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
             raise StartError("reconciler", str(exc)) from exc
     for name in [] if remote else remove_stale_temp_files(config_dir):
         log.info("removed %s, left by an interrupted reconciler", name)
-    metrics = Metrics()
+    metrics = Metrics(metrics_registry("reconciler"))
     kick_target: list[Reconciler] = []
 
     def kick(reason: str) -> None:
@@ -538,9 +650,13 @@ def run_reconciler(args: argparse.Namespace) -> int:
             kick_target[0].kick(reason)
 
     ovsdb = OvsdbSource(args.ovsdb, kick)
-    docker_source = DockerSource(kick, args.driver_name)
+    docker_source = DockerSource(kick, driver_names(args.driver_name or [DEFAULT_DRIVER_NAME]))
     # --faucet-metrics '' turns confirmation off; none given: the address FAUCET itself uses.
-    faucet_state = FaucetMetrics(args.faucet_metrics, signaller.environ) if args.faucet_metrics != "" else None
+    faucet_state = (
+        metrics.counting_failures("faucet_metrics", FaucetMetrics(args.faucet_metrics, signaller.environ))
+        if args.faucet_metrics != ""
+        else None
+    )
     sources = Sources(
         bridges=ovsdb.snapshot,
         docker=docker_source.snapshot,
@@ -583,19 +699,15 @@ def run_reconciler(args: argparse.Namespace) -> int:
         sources,
         io,
         metrics,
-        generated_path=generated_file,
         publish_status=functools.partial(write_status, args.status_file) if args.status_file else None,
         resync_seconds=args.resync,
         min_reload_interval=args.min_reload_interval,
         max_reload_interval=args.max_reload_interval,
         forwarding_recheck=args.forwarding_recheck,
+        generated_path=generated_file,
     )
     kick_target.append(reconciler)
-    host, _, port = args.metrics_addr.rpartition(":")
-    try:
-        start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry)
-    except OSError as exc:
-        raise StartError("reconciler", f"metrics on {args.metrics_addr}: {exc.strerror or exc}") from exc
+    metrics_server = serve_metrics("reconciler", args.metrics_addr, metrics.registry)
     ovsdb.start()
     docker_source.start()
     observer = None if remote else watch_config(args.faucet_config, kick)
@@ -604,16 +716,37 @@ def run_reconciler(args: argparse.Namespace) -> int:
         threading.Thread(
             target=multi.poll_forever, args=(kick, args.tree_poll, poller_stop), name="faucet-tree", daemon=True
         ).start()
-    _stop_on_signals(reconciler.stop)
+    stopped = threading.Event()
+
+    def stop() -> None:
+        reconciler.stop()
+        stopped.set()
+
+    _stop_on_signals(stop)
     log.info("reconciler managing %s (metrics on %s, lock %s)", config_path, args.metrics_addr, lock)
+    # The loop runs on a worker so that a stop never waits for a pass stuck in a source (a hung
+    # FAUCET's metrics take 10 s to time out): every write is atomic, so leaving one mid-way is safe.
+    worker = threading.Thread(target=reconciler.run_forever, name="reconcile-loop", daemon=True)
+    worker.start()
     try:
-        reconciler.run_forever()
+        while worker.is_alive() and not stopped.wait(1.0):
+            pass
     finally:
+        reconciler.stop()
+        closing = threading.Thread(target=metrics_server.shutdown if metrics_server else (lambda: None), daemon=True)
+        closing.start()
+        worker.join(STOP_GRACE)
+        if worker.is_alive():
+            log.warning("stopping in the middle of a pass (what is on disk is whole: the next start picks up)")
         poller_stop.set()
         if observer is not None:
             observer.stop()
         docker_source.stop()
         ovsdb.stop()
+        closing.join(0.6)
+        if metrics_server is not None:
+            metrics_server.server_close()  # the port is free for a restart at once
+        log.info("reconciler stopped")
     return EXIT_OK
 
 
@@ -639,7 +772,8 @@ def _multihost(args: argparse.Namespace, ovsdb: Any, faucet_state: Any, local_si
     return MultiHost(store, host, top, ovsdb.stack_snapshot, faucet_state, handshake, reload)
 
 
-# --- the whole command line ----------------------------------------------------------------------
+STOP_GRACE = 0.8
+"""Seconds a pass gets to end after SIGTERM before the reconciler exits anyway (within 2 s in all)."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -693,6 +827,19 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _exit_at_once(code: int) -> NoReturn:
+    """A stopped daemon exits without the interpreter's teardown.
+
+    Everything it must leave whole is on disk (atomic writes) or closed (sockets, the metrics port)
+    by then; the teardown of its threads and modules (FAUCET's parser is loaded in the reconciler)
+    took seconds on a loaded machine, of the 2 s a stop may take (issue 14, docs/reliability.md).
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     commands = parser()
     args = commands.parse_args(argv)
@@ -700,7 +847,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands.error(f"$DOVECOTE_LOG_LEVEL/$DOVECOTE_LOG_FORMAT: {args.log_level!r}/{args.log_format!r} is not valid")
     setup_logging(args.log_level, args.log_format)
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
+        if getattr(args, "exit_at_once", False):
+            _exit_at_once(code)
+        return code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader went away (| head): nothing more to say to it

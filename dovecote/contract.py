@@ -26,13 +26,20 @@ PLUGIN_DIR = "/run/docker/plugins"
 """Where dockerd looks for legacy plugin sockets."""
 DEFAULT_DRIVER_NAME = "ovs"
 """The Docker network driver name (``docker network create -d ovs``), as dovesnap's."""
+MANAGED_PLUGIN_NAME = "dovecote:latest"
+"""The managed plugin's own name (``scripts/make-plugin.sh``'s default). Docker records a network under
+the name it was created with: ``-d dovecote:latest`` gives driver ``dovecote:latest``, ``-d ovs`` (the
+alias spec make-plugin.sh writes) gives ``ovs``; both are the same driver (``driver_names``)."""
 DEFAULT_FAUCET_CONFIG = "/etc/dovecote/faucet/faucet.yaml"
 """The FAUCET config scripts/run.sh keeps (seeded from examples/faucet.yaml); not /etc/faucet/faucet.yaml,
 where ``pip install faucet`` puts FAUCET's sample, whose dp 0x1 would take the README's dpid."""
 DEFAULT_FAUCET_METRICS = "http://127.0.0.1:9302/metrics"
 """FAUCET's Prometheus endpoint (FAUCET_PROMETHEUS_PORT defaults to 9302)."""
-DEFAULT_METRICS_ADDR = "127.0.0.1:9304"
-"""The reconciler's own Prometheus endpoint."""
+DEFAULT_METRICS_ADDR = "127.0.0.1:10930"
+"""The reconciler's own Prometheus endpoint. Not 9304 (Prometheus's port allocations give it to the
+Logstash exporter, and 9100-9999 is fully allocated): docs/metrics.md, "Ports", says why 10930."""
+DEFAULT_DRIVER_METRICS_ADDR = "127.0.0.1:10931"
+"""The driver's own Prometheus endpoint (next to the reconciler's)."""
 DEFAULT_STATUS_FILE = "/run/dovecote/reconciler-status.json"
 GENERATED_NAME = "dovecote-generated.yaml"
 """The one FAUCET config file dovecote owns, beside (and included by) the operator's faucet.yaml."""
@@ -46,6 +53,22 @@ DEFAULT_LBPORT = 99
 def plugin_socket(driver_name: str) -> str:
     """The Unix socket a legacy plugin named ``driver_name`` serves."""
     return f"{PLUGIN_DIR}/{driver_name}.sock"
+
+
+def driver_names(names: Iterable[str]) -> tuple[str, ...]:
+    """The Docker driver names whose networks are dovecote's, given the names asked for.
+
+    The default name ``ovs`` also stands for the managed plugin's own name, ``dovecote:latest``:
+    make-plugin.sh makes ``ovs`` an alias of that plugin, so networks made with either name are served
+    by the same driver and must be managed (and shown) together. Other names stand for themselves;
+    give several to manage several (``--driver-name`` is repeatable).
+    """
+    found: list[str] = []
+    for name in names:
+        for each in (name, MANAGED_PLUGIN_NAME) if name == DEFAULT_DRIVER_NAME else (name,):
+            if each and each not in found:
+                found.append(each)
+    return tuple(found)
 
 
 def generated_path(faucet_config_dir: str) -> str:

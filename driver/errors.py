@@ -27,4 +27,12 @@ class NotFound(DriverError):
 
 
 class BackendError(DriverError):
-    """OVSDB, netlink or iptables failed."""
+    """OVSDB, netlink, iptables or a sysctl failed; ``source`` says which (``ERROR_SOURCES``)."""
+
+    def __init__(self, message: str, source: str = "internal") -> None:
+        super().__init__(message)
+        self.source = source
+
+
+ERROR_SOURCES = ("ovsdb", "netlink", "iptables", "sysctl", "internal")
+"""The ``source`` label of the driver's ``dovecote_errors_total``: where a failure came from."""

@@ -28,6 +28,7 @@ from dovecote.driver.errors import Conflict, InvalidOption, InvalidRequest, NotF
 from dovecote.driver.known import KnownNetworks
 from dovecote.driver.options import parse_options
 from dovecote.driver.ovs import Ovs
+from dovecote.driver.shutdown import Shutdown
 from dovecote.driver.stack import StackBridge
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class Driver:
         docker_bridges: Callable[[], frozenset[str]] = frozenset,
         networks_changed: Callable[[], None] = lambda: None,
         stack: StackBridge | None = None,
+        stopping: Shutdown | None = None,
     ) -> None:
         self.ovs = ovs
         self.stack = stack  # this host's stack bridge (multi-host networks), None on a single host
@@ -96,6 +98,7 @@ class Driver:
         self._known = known or KnownNetworks()  # Docker's names, as the watcher last saw them
         self._docker_bridges = docker_bridges  # Docker's own bridges, for isolation (no I/O to Docker)
         self._networks_changed = networks_changed  # a hint to the watcher: list Docker's networks soon
+        self._stopping = stopping or Shutdown()  # a stop mid-call rolls it back (driver.shutdown)
         self._create_lock = threading.Lock()  # dpid uniqueness spans networks
         self._port_lock = threading.Lock()  # host-port uniqueness spans networks
 
@@ -153,6 +156,7 @@ class Driver:
                 options.controllers,
                 options.ovs_local_mac,
             )
+            self._stopping.checkpoint("create_network")
             self._attach_host_ports(network_id, bridge, options)
             if options.multihost and self.stack is not None:
                 undo.callback(self.stack.detach, network_id)
@@ -160,6 +164,7 @@ class Driver:
             l3.ensure(record)
             if record.routes:
                 nat.sync_isolation(lambda: state.routing_bridges(self.ovs), self._docker_bridges())
+            self._stopping.checkpoint("create_network_done")
             self.ovs.set_bridge_ids(bridge, {contract.COMPLETE: "true"})
             undo.pop_all()
         self._networks_changed()
@@ -285,7 +290,9 @@ class Driver:
             ofport = contract.next_ofports(used, contract.ofport_counter(record.next_ofport, used))[0]
             undo.callback(self.ovs.del_port, host)
             counter = {contract.NEXT_OFPORT: str(contract.after_ofport(ofport))}  # never reuse a number soon
+            self._stopping.checkpoint("create_endpoint")
             self.ovs.add_port(record.bridge, host, contract.encode_port(endpoint), ofport, counter)
+            self._stopping.checkpoint("create_endpoint_done")
             undo.pop_all()
         log.info(
             "port added net=%s ep=%s port=%s ofport=%d mac=%s", short(network_id), short(endpoint_id), host, ofport, mac
@@ -515,23 +522,28 @@ def _datapath_type(options: contract.NetworkSettings) -> str:
 Handler = Callable[[Request], Reply]
 
 
+ROUTES = {
+    "/Plugin.Activate": "activate",
+    "/NetworkDriver.GetCapabilities": "capabilities",
+    "/NetworkDriver.CreateNetwork": "create_network",
+    "/NetworkDriver.DeleteNetwork": "delete_network",
+    "/NetworkDriver.CreateEndpoint": "create_endpoint",
+    "/NetworkDriver.Join": "join",
+    "/NetworkDriver.Leave": "leave",
+    "/NetworkDriver.DeleteEndpoint": "delete_endpoint",
+    "/NetworkDriver.EndpointOperInfo": "endpoint_oper_info",
+    "/NetworkDriver.ProgramExternalConnectivity": "program_external_connectivity",
+    "/NetworkDriver.RevokeExternalConnectivity": "revoke_external_connectivity",
+    "/NetworkDriver.DiscoverNew": "discover",
+    "/NetworkDriver.DiscoverDelete": "discover",
+}
+"""The plugin's URL paths and the Driver method serving each (unknown paths get Docker's 404)."""
+ROUTE_PATHS = tuple(ROUTES)
+
+
 def routes(driver: Driver) -> dict[str, Handler]:
-    """The plugin's URL paths, each bound to its handler (unknown paths get Docker's 404)."""
-    return {
-        "/Plugin.Activate": driver.activate,
-        "/NetworkDriver.GetCapabilities": driver.capabilities,
-        "/NetworkDriver.CreateNetwork": driver.create_network,
-        "/NetworkDriver.DeleteNetwork": driver.delete_network,
-        "/NetworkDriver.CreateEndpoint": driver.create_endpoint,
-        "/NetworkDriver.Join": driver.join,
-        "/NetworkDriver.Leave": driver.leave,
-        "/NetworkDriver.DeleteEndpoint": driver.delete_endpoint,
-        "/NetworkDriver.EndpointOperInfo": driver.endpoint_oper_info,
-        "/NetworkDriver.ProgramExternalConnectivity": driver.program_external_connectivity,
-        "/NetworkDriver.RevokeExternalConnectivity": driver.revoke_external_connectivity,
-        "/NetworkDriver.DiscoverNew": driver.discover,
-        "/NetworkDriver.DiscoverDelete": driver.discover,
-    }
+    """The plugin's URL paths, each bound to its handler."""
+    return {path: getattr(driver, name) for path, name in ROUTES.items()}
 
 
 TEARDOWN = frozenset(

@@ -114,7 +114,7 @@ def create_veth(host: str, peer: str, mtu: int | None, peer_mac: str | None, use
             disable_tx_checksum(peer)
     except (NetlinkError, OSError, ValueError) as exc:
         delete_link(host)
-        raise BackendError(f"creating veth {host}/{peer} failed: {exc}") from exc
+        raise BackendError(f"creating veth {host}/{peer} failed: {exc}", "netlink") from exc
 
 
 def delete_link(name: str) -> None:
@@ -126,7 +126,7 @@ def delete_link(name: str) -> None:
                 ipr.link("del", index=indexes[0])
     except NetlinkError as exc:
         if exc.code != errno.ENODEV:
-            raise BackendError(f"deleting link {name} failed: {exc}") from exc
+            raise BackendError(f"deleting link {name} failed: {exc}", "netlink") from exc
 
 
 def configure_bridge_port(bridge: str, addresses: Iterable[str], mtu: int | None) -> None:
@@ -135,7 +135,7 @@ def configure_bridge_port(bridge: str, addresses: Iterable[str], mtu: int | None
         with IPRoute() as ipr:
             indexes = ipr.link_lookup(ifname=bridge)
             if not indexes:
-                raise BackendError(f"bridge port {bridge} does not exist")
+                raise BackendError(f"bridge port {bridge} does not exist", "netlink")
             index = indexes[0]
             if mtu:
                 ipr.link("set", index=index, mtu=mtu)
@@ -148,7 +148,7 @@ def configure_bridge_port(bridge: str, addresses: Iterable[str], mtu: int | None
                         raise
             ipr.link("set", index=index, state="up")
     except NetlinkError as exc:
-        raise BackendError(f"configuring bridge port {bridge} failed: {exc}") from exc
+        raise BackendError(f"configuring bridge port {bridge} failed: {exc}", "netlink") from exc
 
 
 def bridge_port_ready(bridge: str, addresses: Iterable[str]) -> bool:
@@ -169,13 +169,30 @@ def allow_local_routing(bridge: str) -> None:
     try:
         write_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
     except OSError as exc:
-        raise BackendError(f"setting route_localnet on {bridge} failed: {exc}") from exc
+        raise BackendError(f"setting route_localnet on {bridge} failed: {exc}", "sysctl") from exc
 
 
 def link_states() -> dict[str, bool]:
     """Every host link's name and whether it is up: one netlink dump for a whole GC pass."""
     with IPRoute() as ipr:
         return {link.get_attr("IFLA_IFNAME"): bool(link["flags"] & 1) for link in ipr.get_links()}
+
+
+def address_of(host: str) -> str:
+    """The address to bind a server to for HOST: an address or a host name as given, an interface's
+    name as that interface's first IPv4 address (``docker0``: reachable from containers, not the LAN)."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    with IPRoute() as ipr:
+        indexes = ipr.link_lookup(ifname=host) if len(host) < 16 else []
+        if not indexes:
+            return host
+        for address in ipr.get_addr(index=indexes[0], family=socket.AF_INET):
+            return str(address.get_attr("IFA_ADDRESS"))
+    raise OSError(f"interface {host} has no IPv4 address")
 
 
 def bridge_names() -> set[str]:

@@ -28,7 +28,7 @@ Rule = tuple[str, str, tuple[str, ...]]  # table, chain, match/target arguments
 def _iptables() -> str:
     path = shutil.which("iptables")
     if not path:
-        raise BackendError("iptables not found on PATH")
+        raise BackendError("iptables not found on PATH", "iptables")
     return path
 
 
@@ -143,29 +143,9 @@ def publish_rules(bridge: str, endpoint_id: str, container_ip: str, portmap: Seq
         target = ("-j", "DNAT", "--to-destination", f"{container_ip}:{port}")
         rules.append(("nat", "PREROUTING", (*dnat, *target)))
         rules.append(("nat", "OUTPUT", (*dnat, *target)))
-        rules.append(
-            (
-                "filter",
-                "FORWARD",
-                (
-                    "-o",
-                    bridge,
-                    "-p",
-                    proto,
-                    "-d",
-                    container_ip,
-                    "--dport",
-                    str(port),
-                    "-m",
-                    "conntrack",
-                    "--ctstate",
-                    "DNAT",
-                    *comment,
-                    "-j",
-                    "ACCEPT",
-                ),
-            )
-        )
+        forward = ("-o", bridge, "-p", proto, "-d", container_ip, "--dport", str(port),
+                   "-m", "conntrack", "--ctstate", "DNAT", *comment, "-j", "ACCEPT")  # fmt: skip
+        rules.append(("filter", "FORWARD", forward))
     return rules
 
 
@@ -238,12 +218,12 @@ def isolation_rules(
     docker = sorted({b for b in docker_bridges if _IFNAME.match(b)} - names)
     rules: list[Rule] = []
     for bridge, mode in ours:
-        drop = ("-m", "comment", "--comment", contract.rule_tag(bridge), "-j", "DROP")
+        tag = ("-m", "comment", "--comment", contract.rule_tag(bridge))
+        drop = (*tag, "-j", "DROP")
         for other in sorted(names - {bridge}) + docker:
             rules.append(("filter", chain, ("-i", bridge, "-o", other, *drop)))
         if docker_chain:
-            rules.append(("filter", chain, ("-i", bridge, "-m", "comment", "--comment", contract.rule_tag(bridge),
-                                            "-j", docker_chain)))  # fmt: skip
+            rules.append(("filter", chain, ("-i", bridge, *tag, "-j", docker_chain)))
         if mode == "nat":
             rules.append(("filter", chain, ("!", "-i", bridge, "-o", bridge, *drop)))
         else:
@@ -356,7 +336,7 @@ def ensure(rules: Sequence[Rule]) -> list[Rule]:
         result = _run(["-t", table, "-A", chain, *spec])
         if result.returncode != 0:
             remove(added)
-            raise BackendError(f"iptables -t {table} -A {chain} failed: {result.stderr.strip()}")
+            raise BackendError(f"iptables -t {table} -A {chain} failed: {result.stderr.strip()}", "iptables")
         added.append((table, chain, spec))
     return added
 
@@ -372,7 +352,7 @@ def tagged_rules(table: str) -> list[contract.TaggedRule]:
     """Every rule of a table that carries a dovecote comment."""
     result = _run(["-t", table, "-S"])
     if result.returncode != 0:
-        raise BackendError(f"iptables -t {table} -S failed: {result.stderr.strip()}")
+        raise BackendError(f"iptables -t {table} -S failed: {result.stderr.strip()}", "iptables")
     return contract.tagged_rules(table, result.stdout)
 
 
@@ -417,4 +397,4 @@ def enable_forwarding() -> None:
     try:
         write_sysctl("net/ipv4/ip_forward", "1")
     except OSError as exc:
-        raise BackendError(f"enabling ip_forward failed: {exc}") from exc
+        raise BackendError(f"enabling ip_forward failed: {exc}", "sysctl") from exc

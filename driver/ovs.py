@@ -81,7 +81,7 @@ def _translated(what: str) -> Iterator[None]:
     except BackendError:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever ovsdbapp or the socket raised
-        raise BackendError(f"ovsdb: {what} failed: {exc}") from exc
+        raise BackendError(f"ovsdb: {what} failed: {exc}", "ovsdb") from exc
 
 
 class Ovs:
@@ -251,7 +251,7 @@ class Ovs:
             except BackendError as exc:
                 reason = str(exc)
             self.del_port(port)
-            raise BackendError(f"ovsdb: port {port} got no ofport (error: {reason})")
+            raise BackendError(f"ovsdb: port {port} got no ofport (error: {reason})", "ovsdb")
         return number
 
     def del_port(self, port: str) -> None:

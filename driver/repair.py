@@ -128,6 +128,8 @@ class Repairer:
         self._suspect: set[str] = set()  # bridges that looked broken in the previous round
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self.observe: Callable[[str, Exception | None], None] = lambda _kind, _exc=None: None
+        """Told of each repair (a kind of ``driver.metrics.REPAIR_KINDS``) and each failure (the exception)."""
 
     def repair_now(self) -> None:
         """One pass that repairs at once and checks every rule (after a reboot, nothing is in place)."""
@@ -147,8 +149,9 @@ class Repairer:
             rounds += 1
             try:
                 self._pass(check_rules=rounds % RULE_CHECK_EVERY == 0 or bool(self._suspect), debounce=True)
-            except Exception:  # noqa: BLE001 - OVSDB may be restarting; the next round retries
+            except Exception as exc:  # noqa: BLE001 - OVSDB may be restarting; the next round retries
                 log.warning("repair pass failed; retrying in %.0f s", self.interval, exc_info=True)
+                self.observe("", exc)
 
     def _pass(self, check_rules: bool, debounce: bool) -> None:
         """One round. With ``debounce`` a bridge is repaired only when it looked broken in the
@@ -175,6 +178,7 @@ class Repairer:
                     waiting.update(self._collect_orphans(record))
             except Exception as exc:  # noqa: BLE001 - one bridge's trouble must not stop the others'
                 log.warning("cannot repair bridge %s: %s", record.bridge, exc)
+                self.observe("bridge", exc)
         self._suspect = suspect
         self._abandoned_since = waiting  # a bridge that failed this round starts its ports' clocks again
         self._collect_unattached_veths()
@@ -260,6 +264,7 @@ class Repairer:
         l3.ensure(record)
         if nat.ensure(l3.published_rules(record.bridge, state.container_ports(self.ovs, record.bridge))):
             log.info("restored published ports on bridge %s", record.bridge)
+        self.observe("bridge", None)
 
     def _collect_orphans(self, record: contract.NetworkRecord) -> dict[str, float]:
         """Remove the bridge's abandoned ports; returns the ones still within the grace period."""
@@ -282,6 +287,7 @@ class Repairer:
             l3.unpublish(bridge, endpoint.endpoint_id)
         self.ovs.del_port(endpoint.name)
         links.delete_link(endpoint.name)
+        self.observe("orphan_port", None)
 
     def _collect_unattached_veths(self) -> None:
         now = time.monotonic()
@@ -294,3 +300,4 @@ class Repairer:
         for name in expired:
             log.info("removing veth %s: in no OVS bridge for %.0f s or more", name, self.grace)
             links.delete_link(name)
+            self.observe("unattached_veth", None)

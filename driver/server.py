@@ -11,6 +11,7 @@ root, calls the driver.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,16 +19,22 @@ import socket
 import socketserver
 import stat
 import struct
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dovecote.driver.errors import DriverError, InvalidRequest, NotFound
-from dovecote.driver.handlers import TEARDOWN, Handler
+from dovecote.driver.shutdown import Shutdown
+
+if TYPE_CHECKING:  # not at run time: handlers loads ovsdbapp, seconds the socket must not wait for
+    from dovecote.driver.handlers import Handler
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
+Observer = Callable[[str, "Exception | None", float], None]
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
@@ -49,6 +56,8 @@ def reply_for(path: str, exc: Exception) -> dict[str, Any]:
 
     A DriverError is the user's to read; anything else is a bug, logged with its traceback.
     """
+    from dovecote.driver.handlers import TEARDOWN
+
     if isinstance(exc, NotFound) and path in TEARDOWN:
         return {}
     if isinstance(exc, DriverError):
@@ -69,13 +78,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"404 page not found\n", "text/plain")
             return
         log.debug("%s %s", self.path, body[:2000])
-        try:
-            response = handler(parse_body(body))
-        except Exception as exc:  # noqa: BLE001 - every failure must become a JSON reply
-            response = reply_for(self.path, exc)
-        if "Err" in response:
-            log.warning("%s failed: %s", self.path, response["Err"])
-        self._send(200, json.dumps(response).encode(), CONTENT_TYPE)
+        from dovecote.driver.handlers import TEARDOWN  # loaded by now: calls are served once routes exist
+
+        started, failure = time.monotonic(), None
+        with self.server.in_flight():  # until the reply is sent: a stopping driver answers first
+            try:
+                if self.path not in TEARDOWN:  # teardown makes nothing: it may still run
+                    self.server.stopping.refuse_new_calls()
+                response = handler(parse_body(body))
+            except Exception as exc:  # noqa: BLE001 - every failure must become a JSON reply
+                response, failure = reply_for(self.path, exc), exc
+            self.server.observe(self.path, failure, time.monotonic() - started)
+            if "Err" in response:
+                log.warning("%s failed: %s", self.path, response["Err"])
+            self._send(200, json.dumps(response).encode(), CONTENT_TYPE)
 
     def _send(self, status: int, payload: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -94,9 +110,20 @@ class PluginServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     SOCKET_MODE = 0o660
 
-    def __init__(self, path: str, routes: Mapping[str, Handler]) -> None:
+    def __init__(
+        self,
+        path: str,
+        routes: Mapping[str, Handler],
+        stopping: Shutdown | None = None,
+        observe: Observer | None = None,
+    ) -> None:
         self.routes = routes
         self.path = path
+        self.stopping = stopping or Shutdown()
+        self._calls = 0
+        self._idle = threading.Condition()
+        self.observe: Observer = observe or (lambda _path, _exc, _seconds: None)
+        """Told of every request answered: its path, what its handler raised (None), how long it took."""
         self.allowed_uids = frozenset({0, os.geteuid()})
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         _remove_stale_socket(path)
@@ -124,6 +151,30 @@ class PluginServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Count a call while its handler runs, for ``drain``."""
+        with self._idle:
+            self._calls += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._calls -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout: float) -> int:
+        """Wait up to ``timeout`` s for the calls in flight to finish; returns how many still run.
+
+        Once ``stopping`` has begun they finish or roll back at their next step (driver.shutdown);
+        their threads are daemons, so the process does not wait for one stuck beyond the timeout.
+        """
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._calls and (left := deadline - time.monotonic()) > 0:
+                self._idle.wait(left)
+            return self._calls
 
 
 def peer_credentials(connection: socket.socket) -> tuple[int, int, int]:

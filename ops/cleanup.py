@@ -224,14 +224,6 @@ def confirmed(count: int, what: str) -> bool:
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
-def faucet_config_of(args: argparse.Namespace) -> str:
-    """--faucet-config, else the file the reconciler's status document names, else the default."""
-    if args.faucet_config:
-        return str(args.faucet_config)
-    document = sources.read_status(args.status_file).document if args.status_file else None
-    return document.faucet_config if document is not None else contract.DEFAULT_FAUCET_CONFIG
-
-
 def action_json(action: Action, outcome: str | None = None) -> dict[str, str]:
     entry = {"kind": action.kind, "target": action.target, "detail": action.detail}
     if outcome is not None:
@@ -241,7 +233,7 @@ def action_json(action: Action, outcome: str | None = None) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     scope = Scope(tuple(args.driver_name), tuple(args.network), orphans=args.orphans)
-    generated = sources.generated_path(faucet_config_of(args))
+    generated = sources.generated_path(sources.faucet_config_in_use(args.faucet_config, args.status_file))
     try:
         found = inventory(args.ovsdb, generated, args.status_file, scope)
     except Exception as exc:  # noqa: BLE001 - cannot see the host: do nothing

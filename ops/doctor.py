@@ -575,7 +575,8 @@ def check_ovs(url: str) -> list[Check]:
 
 def gather_networks(args: argparse.Namespace, config: str) -> tuple[HostView, HostView, StatusDocument | None]:
     """The whole host's view (for orphans) and the driver's networks (for the rest), with the status."""
-    gathered = sources.gather(args.ovsdb, args.status_file, config, [args.driver_name])
+    drivers = contract.driver_names([args.driver_name])  # ovs: the managed plugin's own name too
+    gathered = sources.gather(args.ovsdb, args.status_file, config, drivers)
     if gathered.errors:
         raise sources.SourceError("; ".join(gathered.errors))
     status = sources.read_status(args.status_file).document
@@ -583,7 +584,7 @@ def gather_networks(args: argparse.Namespace, config: str) -> tuple[HostView, Ho
     ours = HostView(
         list(everything.networks), everything.status_source, everything.rejected, operator_dps=everything.operator_dps
     )
-    only_drivers(ours, [args.driver_name])
+    only_drivers(ours, drivers)
     return everything, ours, status
 
 
@@ -616,16 +617,8 @@ def check_networks(args: argparse.Namespace, config: str) -> list[Check]:
     return checks
 
 
-def faucet_config_of(args: argparse.Namespace) -> str:
-    """--faucet-config, else the file the reconciler's status document names, else the default."""
-    if args.faucet_config:
-        return str(args.faucet_config)
-    document = sources.read_status(args.status_file).document if args.status_file else None
-    return document.faucet_config if document is not None else contract.DEFAULT_FAUCET_CONFIG
-
-
 def run_checks(args: argparse.Namespace) -> list[Check]:
-    config = faucet_config_of(args)
+    config = sources.faucet_config_in_use(args.faucet_config, args.status_file)
     steps: list[tuple[str, Callable[[], list[Check]]]] = [
         ("Open vSwitch", lambda: check_ovs(args.ovsdb)),
         ("iptables backend", check_iptables),

@@ -211,6 +211,15 @@ def read_faucet_files(metrics_url: str, timeout: float = 10.0) -> FaucetFiles | 
         return None
 
 
+def faucet_config_in_use(explicit: str | None, status_file: str | None) -> str:
+    """The faucet.yaml an operator tool works on: ``--faucet-config``, else the one the reconciler's
+    status document names, else the default."""
+    if explicit:
+        return str(explicit)
+    document = read_status(status_file).document if status_file else None
+    return document.faucet_config if document is not None else DEFAULT_FAUCET_CONFIG
+
+
 def generated_path(faucet_config: str) -> str:
     """The generated file beside the operator's faucet.yaml (beside its real path, as the reconciler writes it)."""
     return contract.generated_path(os.path.dirname(os.path.realpath(faucet_config)))

@@ -59,23 +59,25 @@ def add_source_arguments(cmd: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME",
         help=f"Docker driver name of dovecote networks (repeatable; default: {contract.DEFAULT_DRIVER_NAME}). "
+        f"({contract.DEFAULT_DRIVER_NAME} also means the managed plugin's {contract.MANAGED_PLUGIN_NAME}). "
         "Networks with a dovecote bridge are shown whatever their driver unless this is given",
     )
 
 
 def gather(args: argparse.Namespace) -> sources.Gathered:
     """Read the host; with --driver-name, keep only those drivers' networks."""
+    drivers = contract.driver_names(args.driver_name or [contract.DEFAULT_DRIVER_NAME])  # ovs: the plugin's too
     gathered = sources.gather(
         args.ovsdb,
         args.status_file,
         args.faucet_config,
-        args.driver_name or [contract.DEFAULT_DRIVER_NAME],
+        drivers,
         args.faucetconfrpc,
         (args.rpc_ca, args.rpc_cert, args.rpc_key),
         args.faucet_metrics,
     )
     if args.driver_name:
-        only_drivers(gathered.view, args.driver_name)
+        only_drivers(gathered.view, drivers)
     return gathered
 
 

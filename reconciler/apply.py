@@ -98,6 +98,8 @@ class PendingReload:
     before: FaucetState | None
     deadline: float
     next_poll: float
+    signalled_at: float = 0.0
+    """When the SIGHUP went (for ``dovecote_faucet_reload_duration_seconds``)."""
     pause: float = POLL_FIRST
 
 
@@ -128,7 +130,6 @@ class Applier:
     _on_disk: Plan | None = None
     """The plan the generated file on disk was rendered from (None until known), for the change log."""
     _problems: tuple[Problem, ...] = ()
-    _ports: dict[str, int] = field(default_factory=dict)
     _retry_at: float = float("-inf")
     """No new attempt to reload ``signalled`` before this (after FAUCET did not confirm it)."""
     _retry_backoff: float = 0.0
@@ -278,7 +279,7 @@ class Applier:
                 self.io.write(self.config_path, include_text)
                 log.info("added include of %s to %s", GENERATED_NAME, self.config_path)
         except OSError as exc:
-            raise WriteFailed(f"I/O error: cannot write the FAUCET config: {exc}") from exc
+            raise WriteFailed(f"I/O error: cannot write the FAUCET config: {exc}", source="faucet_config") from exc
         self.metrics.writes.inc()
         log.info("config written: %s", describe_changes(self._on_disk, plan))
         self._on_disk = plan
@@ -294,11 +295,12 @@ class Applier:
         try:
             self.io.signal()
         except SignalError as exc:
+            self.metrics.reloads.labels("failed").inc()
+            self.metrics.count_error(exc.source)
             self._signal_backoff = min(MAX_RETRY, max(self.retry_seconds, self._signal_backoff * 2))
             self._signal_retry_at = now + self._signal_backoff
             return self._failed(plan, digest, str(exc), self._signal_retry_at, exc)
         self._signal_backoff, self._signal_retry_at = 0.0, float("-inf")
-        self.metrics.reloads_requested.inc()
         self.signalled = digest
         self.unconfirmable = ""
         if self.io.faucet_state is None:
@@ -306,8 +308,9 @@ class Applier:
                 "reload confirmation is off (--faucet-metrics ''): FAUCET is signalled once per change, "
                 "and its reloads are not confirmed"
             )
+            self.metrics.reloads.labels("unchecked").inc()
             return self._checked(Outcome("reload", plan, digest))
-        self.pending = PendingReload(digest, plan, before, now + self.reload_timeout, now + POLL_FIRST)
+        self.pending = PendingReload(digest, plan, before, now + self.reload_timeout, now + POLL_FIRST, now)
         return self._await(self.io.faucet_state())
 
     def _waiting(self, plan: Plan, digest: str, until: float) -> Outcome:
@@ -328,7 +331,8 @@ class Applier:
             self.pending = None
             self.loaded_hash = pending.digest
             self._retry_backoff, self._retry_at = 0.0, float("-inf")
-            self.metrics.reloads_confirmed.inc()
+            self.metrics.reloads.labels("confirmed").inc()
+            self.metrics.reload_duration.observe(max(0.0, now - pending.signalled_at))
             log.info("FAUCET reloaded (config %s)", pending.digest[:12])
             return self._checked(Outcome("reload", pending.plan, pending.digest))
         if verdict is not None:
@@ -339,6 +343,7 @@ class Applier:
             # Never readable, before the signal nor after: no confirmation can come. Signalled once.
             # (Once they were, an unreadable moment is FAUCET busy reloading: polls go on.)
             self.pending = None
+            self.metrics.reloads.labels("unchecked").inc()
             self._confirmation_impossible(
                 "FAUCET's metrics cannot be read (unreachable, or not FAUCET's): reloads are signalled once "
                 "per change and not confirmed; give --faucet-metrics FAUCET's address"
@@ -360,7 +365,7 @@ class Applier:
         pending = self.pending
         assert pending is not None
         self.pending = None
-        self.metrics.reloads_unconfirmed.inc()
+        self.metrics.reloads.labels("unconfirmed").inc()
         self._retry_backoff = min(MAX_RETRY, max(self.retry_seconds, self._retry_backoff * 2))
         self._retry_at = self.clock.monotonic() + self._retry_backoff
         return self._failed(pending.plan, pending.digest, why, self._retry_at)
@@ -402,18 +407,17 @@ class Applier:
                 log.warning("%s: %s", "port closed" if problem.interface else "problem", problem)
         self._problems = plan.problems
         self.metrics.problems.set(len(plan.problems))
-        closed = {cause.value: 0 for cause in ProblemCause}
-        for problem in plan.problems:
-            if problem.interface:
-                closed[problem.cause or "other"] = closed.get(problem.cause or "other", 0) + 1
-        for cause, count in closed.items():
-            self.metrics.ports_closed.labels(cause).set(count)
-        ports = {dp.name: len(dp.ports) for dp in plan.dps}
-        for name in set(self._ports) - set(ports):
-            self.metrics.ports.remove(name)
-        for name, count in ports.items():
-            self.metrics.ports.labels(name).set(count)
-        self._ports = ports
+        self.metrics.observe_closed(plan.problems)
+
+    @property
+    def written_plan(self) -> Plan | None:
+        """The plan the generated file on disk was rendered from (None until known)."""
+        return self._on_disk
+
+    @property
+    def confirmed(self) -> bool:
+        """FAUCET confirmed loading the generated file that is on disk."""
+        return bool(self.written_hash) and self.written_hash == self.loaded_hash
 
     def _loaded(self, digest: str, faucet: FaucetState | None) -> bool:
         if self.loaded_hash == digest:

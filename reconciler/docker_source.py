@@ -1,4 +1,4 @@
-"""Docker source: list running containers and ``ovs`` networks; events are only hints.
+"""Docker source: list running containers and this driver's networks; events are only hints.
 
 The event stream is opened before each list, so nothing between the two is missed (style.md §2);
 when the stream breaks it is reopened and the next pass lists again.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import docker
@@ -31,11 +31,11 @@ class DockerSource:
     def __init__(
         self,
         on_change: Callable[[str], None],
-        driver_name: str = contract.DEFAULT_DRIVER_NAME,
+        driver_names: Sequence[str] = (contract.DEFAULT_DRIVER_NAME,),
         client: docker.DockerClient | None = None,
     ) -> None:
         self.client = client or docker.from_env(timeout=30)
-        self.driver_name = driver_name
+        self.driver_names = list(driver_names)
         self.on_change = on_change
         self._stop = threading.Event()
         self._stream: Any = None
@@ -54,13 +54,13 @@ class DockerSource:
         try:
             return self._snapshot()
         except DockerException as exc:
-            raise SourceUnavailable(f"cannot list Docker's networks and containers: {exc}") from exc
+            raise SourceUnavailable(f"cannot list Docker's networks and containers: {exc}", source="docker") from exc
 
     def _snapshot(self) -> DockerView:
         api = self.client.api
         networks = tuple(
             DockerNetwork(n["Id"], n["Name"], _ip_ranges(n), str(n.get("Created") or ""))
-            for n in api.networks(filters={"driver": self.driver_name})
+            for n in api.networks(filters={"driver": self.driver_names})
         )
         ids = {n.id for n in networks}
         by_name = {n.name: n.id for n in networks}

@@ -12,9 +12,28 @@ from __future__ import annotations
 
 
 class ReconcileError(Exception):
-    """Base of the reconciler's own errors; ``retryable`` tells the loop what to do."""
+    """Base of the reconciler's own errors; ``retryable`` tells the loop what to do.
+
+    ``source`` says where it came from, one of ``ERROR_SOURCES`` (the ``source`` label of
+    ``dovecote_errors_total``): set by whoever raises it, since only they know.
+    """
 
     retryable = False
+    source = "internal"
+
+    def __init__(self, *args: object, source: str | None = None) -> None:
+        super().__init__(*args)
+        if source is not None:
+            self.source = source
+
+
+ERROR_SOURCES = (
+    "docker", "ovsdb", "faucet_config", "faucet_signal", "faucet_metrics", "status_file", "openflow", "netlink",
+    "internal",
+)  # fmt: skip
+"""Where a reconciler error comes from: the Docker API, OVSDB, FAUCET's config files (read or
+written), the signal to FAUCET, FAUCET's metrics, the status file, OpenFlow (reading a bridge's
+flows), netlink (flapping a link, setting a container's MAC), or anything else (a bug)."""
 
 
 class SourceUnavailable(ReconcileError):

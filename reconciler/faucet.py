@@ -229,6 +229,8 @@ class FaucetMetrics:
 class SignalError(ReloadUnconfirmed):
     """FAUCET could not be signalled (or must not be: a stale pidfile)."""
 
+    source = "faucet_signal"
+
 
 FAUCET_APP = "faucet.faucet"
 """The os-ken application FAUCET runs: ``faucet`` execs ``osken-manager ... faucet.faucet`` (same pid)."""
@@ -245,6 +247,22 @@ def looks_like_faucet(argv: Sequence[str]) -> bool:
 def _cmdline(pid: int, proc: str) -> list[str]:
     with open(f"{proc}/{pid}/cmdline", "rb") as handle:
         return [a.decode("utf-8", "replace") for a in handle.read().split(b"\0") if a]
+
+
+def handles_sighup(pid: int, proc: str = "/proc") -> bool | None:
+    """Whether a process catches SIGHUP (``SigCgt`` in its status); None when that cannot be read.
+
+    A FAUCET that is still importing its modules has not installed its handler: SIGHUP's default
+    action would kill it. Its start reads the config anyway, so it is signalled once it catches SIGHUP.
+    """
+    try:
+        with open(f"{proc}/{pid}/status", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGHUP - 1)))
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def process_environ(pid: int, proc: str = "/proc") -> dict[str, str] | None:
@@ -266,6 +284,10 @@ class Signaller:
     the pidfile names the same pid, so the signal reaches the process that was checked even if
     the pid is reused meanwhile. A pidfile naming a dead or foreign process raises SignalError:
     reported, never signalled. Unit: ``systemctl kill --kill-whom=main --signal=HUP -- NAME``.
+
+    A container is signalled by its process, never with ``docker kill -s HUP``: Docker 20.10 records
+    any ``docker kill`` as a stop by hand (moby/moby#41302), so that a restart policy of
+    ``unless-stopped`` no longer brings FAUCET back after a reboot or a dockerd restart.
     """
 
     def __init__(
@@ -353,6 +375,11 @@ class Signaller:
             if not looks_like_faucet(argv):
                 shown = " ".join(argv)[:100] or "a kernel thread"
                 raise SignalError(f"stale pidfile {self.pidfile}: pid {pid} is {shown!r}, not FAUCET; not signalled")
+            if handles_sighup(pid, self.proc) is False:
+                raise SignalError(
+                    f"FAUCET (pid {pid}) is still starting: it does not handle SIGHUP yet, and a SIGHUP now "
+                    "would kill it; not signalled"
+                )
             signal.pidfd_send_signal(fd, 0)  # still the process whose command line was read
         except ProcessLookupError as exc:
             os.close(fd)
@@ -372,12 +399,41 @@ class Signaller:
 
     # -- container, unit -------------------------------------------------------------------------
     def _signal_container(self) -> None:
+        """SIGHUP to the container's main process (with ``init``, docker-init, which passes it on).
+
+        Docker gives its pid in the host's pid namespace, so the reconciler must share that namespace
+        (compose: ``pid: host``). The process must be in the container's cgroup (its
+        ``/proc/PID/cgroup`` names the container's id, with the cgroupfs and systemd drivers, v1 and
+        v2), or it is not signalled: a reconciler in another pid namespace would see another process
+        at that pid. The signal goes through a pidfd taken before that check, and Docker is asked
+        again after it, so a FAUCET that restarted meanwhile (its pid reused) is never mistaken.
+        """
         import docker  # only this path needs the Docker SDK
 
+        name = self.container
+        assert name
         try:
-            docker.from_env(timeout=10).api.kill(self.container, signal="SIGHUP")
+            api = docker.from_env(timeout=10).api
+            info = api.inspect_container(name)
+            pid = _running_pid(name, info)
+            fd = os.pidfd_open(pid)
+            try:
+                with open(f"{self.proc}/{pid}/cgroup", encoding="utf-8", errors="replace") as handle:
+                    cgroups = handle.read()
+                if not info.get("Id") or info["Id"] not in cgroups:
+                    raise SignalError(
+                        f"FAUCET container {name!r}: pid {pid} here is not in the container's cgroup (is the "
+                        "reconciler in the host's pid namespace? compose: pid: host); not signalled"
+                    )
+                if _running_pid(name, api.inspect_container(name)) != pid:
+                    raise SignalError(f"FAUCET container {name!r} restarted while it was signalled")
+                signal.pidfd_send_signal(fd, signal.SIGHUP)
+            finally:
+                os.close(fd)
         except docker.errors.DockerException as exc:
-            raise SignalError(f"cannot signal FAUCET container {self.container!r}: {exc}") from exc
+            raise SignalError(f"cannot signal FAUCET container {name!r}: {exc}") from exc
+        except OSError as exc:
+            raise SignalError(f"cannot signal FAUCET container {name!r}: {exc}") from exc
 
     def _systemctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         try:
@@ -411,6 +467,15 @@ class Signaller:
         """FAUCET's environment, when its process can be found (not for a container)."""
         pid = self.faucet_pid()
         return process_environ(pid, self.proc) if pid else None
+
+
+def _running_pid(name: str, info: dict) -> int:
+    """The host pid of a running container's main process, or SignalError."""
+    state = info.get("State") or {}
+    pid = int(state.get("Pid") or 0)
+    if not state.get("Running") or pid <= 1:
+        raise SignalError(f"FAUCET container {name!r} is not running ({state.get('Status', 'unknown')})")
+    return pid
 
 
 def wait_for_reload(

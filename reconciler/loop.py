@@ -20,7 +20,7 @@ from dovecote.reconciler.clock import Clock, SystemClock
 from dovecote.reconciler.desired import Plan
 from dovecote.reconciler.errors import ReconcileError
 from dovecote.reconciler.forwarding import ForwardingWatch
-from dovecote.reconciler.metrics import Metrics
+from dovecote.reconciler.metrics import Metrics, port_states
 from dovecote.reconciler.pacer import ReloadPacer
 from dovecote.reconciler.plan import plan
 from dovecote.reconciler.status import status_document
@@ -134,8 +134,8 @@ class Reconciler:
     def _failed(self, exc: Exception, backoff: float) -> None:
         """Count and log a pass that raised; the loop runs it again after ``backoff`` seconds."""
         self._error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ReconcileError) else str(exc)
-        self.metrics.errors.labels(type(exc).__name__).inc()
-        self.metrics.passes.labels("error").inc()
+        self.metrics.count_error(exc.source if isinstance(exc, ReconcileError) else "internal")
+        self.metrics.count_pass("error")
         if isinstance(exc, ReconcileError) and exc.retryable:
             log.warning("reconcile pass failed (retrying in %.0f s): %s", backoff, exc)
         else:
@@ -148,6 +148,7 @@ class Reconciler:
         self._wake_at, self._wake_reason = started + self.resync_seconds, "resync"
         try:
             world = read_all(self.sources, self.applier.loaded_hash)
+            self.metrics.observe_controllers(world.networks)
             outcome = self.applier.apply(plan(world), world, self._last_kick)
             self._settle(outcome, started)
             return outcome.result
@@ -165,10 +166,13 @@ class Reconciler:
         self.outcome = outcome
         error = outcome.error
         self._error = str(error) if error is not None and error.retryable else ""
+        applier = self.applier
+        states = port_states(outcome.plan, applier.written_plan, applier.confirmed, bool(applier.rejected))
+        self.metrics.observe_ports(states)
         if started is not None:
-            self.metrics.passes.labels(outcome.result).inc()
+            self.metrics.count_pass(outcome.result)
             if outcome.result != "rejected":
-                self.metrics.pass_seconds.observe(self.clock.monotonic() - started)
+                self.metrics.pass_duration.observe(self.clock.monotonic() - started)
         if outcome.result == "held":
             self._held = True
             self._dirty.set()

@@ -140,9 +140,7 @@ class MultiHost:
         operator_files = [tree.texts[n] for n in tree.texts if n != self.top and not contract.is_host_file(n)]
         view = operator_view([top_text, *operator_files])
         # The digest stands for everything validation reads: the operator's files and the other hosts'.
-        return top_text, replace(
-            view, includes_generated=self.own_file in included(parse(top_text)), digest=self._seen
-        )
+        return top_text, replace(view, includes_generated=self.own_file in included(parse(top_text)), digest=self._seen)
 
     def generated(self) -> str | None:
         """This host's file as FAUCET has it (the text sent, when the store kept that)."""

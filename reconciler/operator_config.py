@@ -92,7 +92,7 @@ def read_operator(config_path: str) -> tuple[str, OperatorConfig]:
     try:
         text = _read(config_path)
     except (OSError, UnicodeDecodeError) as exc:
-        raise SourceUnavailable(f"cannot read {config_path}: {exc}") from exc
+        raise SourceUnavailable(f"cannot read {config_path}: {exc}", source="faucet_config") from exc
     top = _parse(text) or {}
     documents: list[Mapping[str, Any] | None] = [top]
     texts = [text]

@@ -16,7 +16,7 @@ from typing import Any
 
 from dovecote import contract
 from dovecote.reconciler.errors import SourceUnavailable
-from dovecote.reconciler.world import Bridge, Interface, StackBridge, StackPort
+from dovecote.reconciler.world import Bridge, Controller, Interface, StackBridge, StackPort
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # ovs.poller imports eventlet, which warns about itself
@@ -27,10 +27,13 @@ with warnings.catch_warnings():
 log = logging.getLogger(__name__)
 
 COLUMNS = {
-    "Bridge": ["name", "external_ids", "ports"],
+    "Bridge": ["name", "external_ids", "ports", "controller"],
     "Port": ["name", "interfaces"],
     "Interface": ["name", "ofport", "external_ids", "type", "link_state"],
+    "Controller": ["target", "is_connected"],
 }
+"""What a pass reads. A controller connecting or disconnecting is a hint too: the pass that follows
+updates ``dovecote_controller_connected``."""
 
 
 def _first(value: object) -> int:
@@ -64,7 +67,7 @@ class OvsdbSource:
 
     def snapshot(self, timeout: float = 30.0) -> tuple[Bridge, ...]:
         if not self._ready.wait(timeout):
-            raise SourceUnavailable(f"no OVSDB snapshot from {self.url} yet")
+            raise SourceUnavailable(f"no OVSDB snapshot from {self.url} yet", source="ovsdb")
         with self._lock:
             assert self._idl is not None
             return build_snapshot(self._idl.tables)
@@ -122,7 +125,8 @@ def build_snapshot(tables: dict) -> tuple[Bridge, ...]:
         for port in row.ports:
             for iface in port.interfaces:
                 interfaces.append(_interface(iface))
-        bridges.append(Bridge(record, tuple(sorted(interfaces, key=lambda i: i.name))))
+        controllers = tuple(sorted(Controller(c.target, bool(c.is_connected)) for c in row.controller))
+        bridges.append(Bridge(record, tuple(sorted(interfaces, key=lambda i: i.name)), controllers))
     return tuple(sorted(bridges, key=lambda b: b.name))
 
 

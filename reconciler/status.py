@@ -69,4 +69,4 @@ def write_status(path: str, document: contract.StatusDocument) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         write_atomic(path, json.dumps(document.to_json(), indent=1, sort_keys=True) + "\n")
     except OSError as exc:
-        raise WriteFailed(f"cannot write the status file {path}: {exc}") from exc
+        raise WriteFailed(f"cannot write the status file {path}: {exc}", source="status_file") from exc

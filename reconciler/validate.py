@@ -106,11 +106,15 @@ def _temp(directory: str, text: str, made: list[str]) -> str:
     try:
         fd, path = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIXES[1], suffix=".yaml")
     except OSError as exc:
-        raise WriteFailed(f"I/O error: cannot write a temporary copy in {directory} to validate: {exc}") from exc
+        raise WriteFailed(
+            f"I/O error: cannot write a temporary copy in {directory} to validate: {exc}", source="faucet_config"
+        ) from exc
     made.append(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as exc:
-        raise WriteFailed(f"I/O error: cannot write a temporary copy in {directory} to validate: {exc}") from exc
+        raise WriteFailed(
+            f"I/O error: cannot write a temporary copy in {directory} to validate: {exc}", source="faucet_config"
+        ) from exc
     return path

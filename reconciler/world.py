@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from dovecote import contract
 from dovecote.reconciler.errors import SourceUnavailable
+
+_T = TypeVar("_T")
 
 # --- OVSDB ------------------------------------------------------------------------------------
 
@@ -38,12 +40,21 @@ class Interface:
         return self.record.role if self.record is not None else None
 
 
+@dataclass(frozen=True, order=True)
+class Controller:
+    """One OpenFlow controller of a bridge, and whether OVS is connected to it (OVSDB's view)."""
+
+    target: str
+    connected: bool
+
+
 @dataclass(frozen=True)
 class Bridge:
-    """A dovecote bridge as OVSDB has it: the driver's record and the interfaces."""
+    """A dovecote bridge as OVSDB has it: the driver's record, the interfaces and the controllers."""
 
     record: contract.NetworkRecord
     interfaces: tuple[Interface, ...] = ()
+    controllers: tuple[Controller, ...] = ()
 
     @property
     def name(self) -> str:
@@ -143,6 +154,7 @@ class Network:
     record: contract.NetworkRecord
     name: str
     interfaces: tuple[Interface, ...] = ()
+    controllers: tuple[Controller, ...] = ()
     ip_ranges: tuple[str, ...] = ()
     created: str = ""
 
@@ -241,8 +253,9 @@ def assemble(
             b.record,
             known[b.record.network_id].name,
             b.interfaces,
-            known[b.record.network_id].ip_ranges,
-            known[b.record.network_id].created,
+            b.controllers,
+            ip_ranges=known[b.record.network_id].ip_ranges,
+            created=known[b.record.network_id].created,
         )
         for b in bridges
         if b.record.network_id in known
@@ -269,20 +282,25 @@ def read_all(sources: Sources, faucet_runs: str = "") -> World:
 
     Raises SourceUnavailable when a source cannot be read: the pass is retried with backoff.
     """
-    try:
-        operator_text, operator = sources.operator()
-        bridges = sources.bridges()
-        docker = sources.docker()
-        generated = sources.generated()
-        hosts = sources.hosts() if sources.hosts is not None else None
-    except SourceUnavailable:
-        raise
-    except (OSError, TimeoutError, UnicodeDecodeError) as exc:
-        raise SourceUnavailable(str(exc)) from exc
+    operator_text, operator = _read("faucet_config", sources.operator)
+    bridges = _read("ovsdb", sources.bridges)
+    docker = _read("docker", sources.docker)
+    generated = _read("faucet_config", sources.generated)
+    hosts = _read("faucetconfrpc", sources.hosts) if sources.hosts is not None else None
     faucet = None
     if generated is not None and sha256_text(generated) != faucet_runs:
         faucet = sources.faucet()
     return assemble(bridges, docker, operator, operator_text, generated, faucet, hosts)
+
+
+def _read(source: str, read: Callable[[], _T]) -> _T:
+    """One source's snapshot; an I/O failure is SourceUnavailable, labelled with where it came from."""
+    try:
+        return read()
+    except SourceUnavailable:
+        raise
+    except (OSError, TimeoutError, UnicodeDecodeError) as exc:
+        raise SourceUnavailable(str(exc), source=source) from exc
 
 
 def sha256_text(text: str) -> str:

@@ -7,7 +7,8 @@
 # The host: the system packages, Open vSwitch and dockerd started when they are not running, and the
 # local `busybox` image (no registry needed). The development venv, $DOVECOTE_VENV (default
 # /opt/dovecote/venv-dev): this checkout installed *editable* with the test tools and FAUCET, plus
-# promtool for the monitoring rules' tests. It never touches the venv scripts/install.sh installs
+# promtool and prometheus for the monitoring tests (rules' unit tests; every panel and rule run
+# against a live Prometheus the test starts on loopback). It never touches the venv scripts/install.sh installs
 # dovecote into (/opt/dovecote/venv), so testing a checkout leaves the installed tool alone.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -83,16 +84,18 @@ if [ "$(installed_from)" != "$HERE/dovecote/__init__.py" ] \
   touch "$VENV/.dovecote-installed"
 fi
 
-# promtool, for the rules' unit tests (monitoring/prometheus/tests): only the binary, taken out of
-# Debian's prometheus package, so that no Prometheus server is installed or started on the host.
+# promtool (the rules' unit tests, monitoring/prometheus/tests) and prometheus (tests/stack/
+# test_monitoring_live.py starts its own on loopback): only the binaries, taken out of Debian's
+# prometheus package, so that no Prometheus service is installed or started on the host.
 PROMTOOL_DIR=/opt/dovecote/promtool
-if [ ! -x "$PROMTOOL_DIR/usr/bin/promtool" ]; then
-  say "extracting promtool from Debian's prometheus package into $PROMTOOL_DIR"
+if [ ! -x "$PROMTOOL_DIR/usr/bin/promtool" ] || [ ! -x "$PROMTOOL_DIR/usr/bin/prometheus" ]; then
+  say "extracting promtool and prometheus from Debian's prometheus package into $PROMTOOL_DIR"
   deb=$(mktemp -d)
   (cd "$deb" && apt-get download -qq prometheus >/dev/null 2>&1) || { apt-get update -qq && (cd "$deb" && apt-get download -qq prometheus >/dev/null); }
   mkdir -p "$PROMTOOL_DIR"
   dpkg-deb -x "$deb"/prometheus_*.deb "$deb/x"
-  mkdir -p "$PROMTOOL_DIR/usr/bin" && cp "$deb/x/usr/bin/promtool" "$PROMTOOL_DIR/usr/bin/promtool"
+  mkdir -p "$PROMTOOL_DIR/usr/bin"
+  cp "$deb/x/usr/bin/promtool" "$deb/x/usr/bin/prometheus" "$PROMTOOL_DIR/usr/bin/"
   rm -rf "$deb"
 fi
 

@@ -13,7 +13,7 @@
 # network with the dpid of one of them is left out of FAUCET's config.
 # Settings (environment): DOVECOTE_FAUCET_CONFIG (/etc/dovecote/faucet/faucet.yaml),
 # DOVECOTE_DRIVER_NAME (ovs), DOVECOTE_OF_PORT (6653), DOVECOTE_FAUCET_PROM_PORT (9302),
-# DOVECOTE_METRICS_PORT (9304), DOVECOTE_RUN_DIR (/run/dovecote), DOVECOTE_LOG_DIR
+# DOVECOTE_METRICS_PORT (10930, the reconciler's), DOVECOTE_DRIVER_METRICS_PORT (10931), DOVECOTE_RUN_DIR (/run/dovecote), DOVECOTE_LOG_DIR
 # (/var/log/dovecote), DOVECOTE_VENV (/opt/dovecote/venv), DOVECOTE_BIN_DIR (/usr/local/bin).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +22,8 @@ CONFIG=${DOVECOTE_FAUCET_CONFIG:-/etc/dovecote/faucet/faucet.yaml}
 NAME=${DOVECOTE_DRIVER_NAME:-ovs}
 OF_PORT=${DOVECOTE_OF_PORT:-6653}
 PROM_PORT=${DOVECOTE_FAUCET_PROM_PORT:-9302}
-METRICS_PORT=${DOVECOTE_METRICS_PORT:-9304}
+METRICS_PORT=${DOVECOTE_METRICS_PORT:-10930}
+DRIVER_METRICS_PORT=${DOVECOTE_DRIVER_METRICS_PORT:-10931}
 RUN_DIR=${DOVECOTE_RUN_DIR:-/run/dovecote}
 LOG_DIR=${DOVECOTE_LOG_DIR:-/var/log/dovecote}
 STATUS_FILE="$RUN_DIR/reconciler-status.json"
@@ -94,9 +95,11 @@ start() {
     echo "started FAUCET with $CONFIG (OpenFlow 127.0.0.1:$OF_PORT, metrics 127.0.0.1:$PROM_PORT)"
   fi
   if ! alive driver; then
-    nohup "$VENV/bin/dovecote" driver --socket "$SOCKET" >>"$LOG_DIR/driver.log" 2>&1 </dev/null &
+    listening "$DRIVER_METRICS_PORT" && fail "127.0.0.1:$DRIVER_METRICS_PORT is taken by another process: stop it, or set DOVECOTE_DRIVER_METRICS_PORT"
+    nohup "$VENV/bin/dovecote" driver --socket "$SOCKET" --metrics-addr "127.0.0.1:$DRIVER_METRICS_PORT" \
+      >>"$LOG_DIR/driver.log" 2>&1 </dev/null &
     echo $! >"$RUN_DIR/driver.pid"
-    echo "started the driver (docker network create -d $NAME)"
+    echo "started the driver (docker network create -d $NAME, metrics 127.0.0.1:$DRIVER_METRICS_PORT)"
   fi
   if ! alive reconciler; then
     listening "$METRICS_PORT" && fail "127.0.0.1:$METRICS_PORT is taken by another process: stop it, or set DOVECOTE_METRICS_PORT"

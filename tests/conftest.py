@@ -25,7 +25,7 @@ def measure(request: pytest.FixtureRequest) -> Callable[[str], None]:
     return record
 
 
-SUITE_MARKERS = {"stack": "stack", "compose": "compose"}
+SUITE_MARKERS = {"stack": "stack", "compose": "compose", "faults": "faults", "reboot": "reboot"}
 """Test directories whose tests need real services, and the marker each gets (``-m "not stack"``)."""
 
 

@@ -65,9 +65,9 @@ def dashboard(
                 ],  # fmt: skip
                 "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
                 "options": {},
+                # required by Grafana's panel schema (no default there), even when empty
+                "transformations": [{"id": "labelsToFields", "options": {}}] if kind == "table" else [],
             }
-            if kind == "table":
-                panel["transformations"] = [{"id": "labelsToFields", "options": {}}]
             panels.append(panel)
             next_id += 1
             x += width
@@ -119,12 +119,14 @@ DOVECOTE = dashboard(
             ("table", "Controller connections", [("dovecote_controller_connected", "")], "bool", 12,
              "Per bridge and controller target: 1 connected, 0 not (OVSDB's view)"),
             ("timeseries", "Port problems and nudges",
-             [("sum(dovecote_port_problems)", "problems"), (f"sum(rate(dovecote_port_nudges_total[{RATE}]))", "nudges/s")],
-             "none", 12, "Problems reported, and links flapped because FAUCET had missed a port coming up"),
+             [("sum(dovecote_port_problems)", "problems"), ("sum by (reason) (dovecote_ports_closed)", "closed: {{reason}}"),
+              (f"sum(rate(dovecote_port_nudges_total[{RATE}]))", "nudges/s")],
+             "none", 12, "Problems reported, ports closed by reason (docs/labels.md), and links flapped because "
+             "FAUCET had missed a port coming up"),
         ]),
         ("Reloads", [
             ("timeseries", "FAUCET reloads by result", [(f"sum by (result) (rate(dovecote_faucet_reloads_total[{RATE}]))", "{{result}}")],
-             "ops", 12, "Reloads dovecote asked FAUCET for: confirmed, unconfirmed, failed"),
+             "ops", 12, "Reloads dovecote asked FAUCET for: confirmed, unconfirmed, failed, unchecked"),
             ("timeseries", "Reload latency (SIGHUP to confirmed)",
              [(f"histogram_quantile(0.5, sum by (le) (rate(dovecote_faucet_reload_duration_seconds_bucket[{RATE}])))", "p50"),
               (f"histogram_quantile(0.95, sum by (le) (rate(dovecote_faucet_reload_duration_seconds_bucket[{RATE}])))", "p95")],

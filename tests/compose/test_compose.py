@@ -51,7 +51,7 @@ class Compose:
     driver_name: str = setting("DOVECOTE_PLUGIN", "ovs")
     of_port: str = setting("DOVECOTE_OF_PORT", "6653")
     faucet_prom_port: str = setting("DOVECOTE_FAUCET_PROM_PORT", "9302")
-    metrics_port: str = setting("DOVECOTE_METRICS_PORT", "9304")
+    metrics_port: str = setting("DOVECOTE_METRICS_PORT", "10930")
     prometheus_port: str = setting("DOVECOTE_PROMETHEUS_PORT", "9090")
 
     @property
@@ -245,7 +245,7 @@ def walkthrough(compose: Compose, make: Factory) -> None:
     wait_until(lambda: c1.pings(outside), 30, "c1 to reach the outside host through NAT")
     assert f"dovecote:{net.bridge}" in "\n".join(dovecote_rules())
 
-    wait_until(prometheus_targets_up(compose), 90, "Prometheus to scrape FAUCET, Gauge and the reconciler")
+    wait_until(prometheus_targets_up(compose), 90, "Prometheus to scrape FAUCET, Gauge, the reconciler and the driver")
     wait_until(prometheus_rules_loaded(compose), 90, "Prometheus to load FAUCET's rules and dovecote's alerts")
 
     # -- the operator tools against the stack (README: scripts/dovecote-compose) ----------------
@@ -322,6 +322,6 @@ def prometheus_targets_up(compose: Compose) -> Any:
             return False
         targets = json.loads(text)["data"]["activeTargets"]
         up = {target["labels"]["job"] for target in targets if target["health"] == "up"}
-        return {"faucet", "gauge", "dovecote"} <= up
+        return {"faucet", "gauge", "dovecote", "dovecote-driver"} <= up
 
     return check

@@ -9,7 +9,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.report import DIAGNOSTICS
-from tests.stack.stack import ROOT, Factory, Stack, log_text, new_workdir, remove_workdir, run
+from tests.stack.stack import ROOT, Factory, Stack, log_text, new_workdir, remove_workdir, require_services, run
 
 _STACK: Stack | None = None
 
@@ -18,7 +18,10 @@ def _refuse_beside_a_compose_stack() -> None:
     """A dovecote compose stack running on this host replaces the host's Open vSwitch with its own
     (two userspace vswitchds cannot share a host), so the suite cannot run beside it. It is a user's
     stack: say so and stop, never remove it. Stopped leftovers are harmless and left alone."""
-    services = set(YAML(typ="safe", pure=True).load((ROOT / "docker-compose.yml").read_text())["services"])
+    compose = YAML(typ="safe", pure=True).load((ROOT / "docker-compose.yml").read_text())["services"]
+    services = set(compose)
+    # the stack's own images (not any localhost/dovecote/* image: test machines are named so too)
+    images = {str(s.get("image")).rsplit(":", 1)[0] for s in compose.values()} - {"None"}
     service = '{{.Label "com.docker.compose.service"}}'
     listing = run("docker", "ps", "--format", "{{.ID}}\t{{.Image}}\t{{.Names}}\t" + service).stdout
     rows = [line.split("\t") for line in listing.splitlines()]
@@ -28,9 +31,7 @@ def _refuse_beside_a_compose_stack() -> None:
     running = [
         r
         for r in rows
-        if len(r) == 4
-        and r[3] in services
-        and (r[1].startswith(("localhost/dovecote/", "dovecote/")) or r[2].endswith("-" + r[3]))
+        if len(r) == 4 and r[3] in services and (r[1].rsplit(":", 1)[0] in images or r[2].endswith("-" + r[3]))
     ]
     if running:
         pytest.fail(
@@ -43,15 +44,7 @@ def _refuse_beside_a_compose_stack() -> None:
 
 
 def _require_services() -> None:
-    problems = []
-    if run("docker", "info", check=False).returncode != 0:
-        problems.append("dockerd is not running")
-    if run("ovs-vsctl", "--timeout=5", "show", check=False).returncode != 0:
-        problems.append("Open vSwitch is not running")
-    if run("docker", "image", "inspect", "busybox:latest", check=False).returncode != 0:
-        problems.append("the busybox:latest image is missing")
-    if problems:
-        pytest.fail("; ".join(problems) + ": run scripts/provision.sh first", pytrace=False)
+    require_services()
     _refuse_beside_a_compose_stack()
 
 

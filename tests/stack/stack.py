@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,6 +113,7 @@ class Stack:
     of_port: int = field(default_factory=free_port)
     faucet_prom_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
+    driver_metrics_port: int = field(default_factory=free_port)
     faucet: Proc | None = None
     driver: Proc | None = None
     reconciler: Proc | None = None
@@ -170,7 +172,10 @@ class Stack:
         wait_until(lambda: self.dovecote_metrics() is not None, 60, "the reconciler's metrics endpoint")
 
     def driver_argv(self) -> list[str]:
-        return [sys.executable, "-m", "dovecote.cli", "--log-level", "debug", "driver", "--socket", self.socket]
+        return [
+            sys.executable, "-m", "dovecote.cli", "--log-level", "debug", "driver", "--socket", self.socket,
+            "--metrics-addr", f"127.0.0.1:{self.driver_metrics_port}",
+        ]  # fmt: skip
 
     def reconciler_argv(self) -> list[str]:
         return [
@@ -214,6 +219,9 @@ class Stack:
 
     def dovecote_metrics(self) -> dict[str, float] | None:
         return _scrape(f"http://127.0.0.1:{self.metrics_port}/metrics")
+
+    def driver_metrics(self) -> dict[str, float] | None:
+        return _scrape(f"http://127.0.0.1:{self.driver_metrics_port}/metrics")
 
     def reloads(self) -> float:
         """FAUCET's reload counter. A scrape that fails (FAUCET busy) is retried, never read as 0:
@@ -453,3 +461,17 @@ def remove_workdir(path: Path) -> None:
 
 def docker_json(*args: str) -> Any:
     return json.loads(run("docker", *args).stdout)
+
+
+def require_services() -> None:
+    """Fail (never skip) when what every real-stack test needs is missing: dockerd, Open vSwitch and
+    the busybox image, which scripts/provision.sh provides."""
+    problems = []
+    if run("docker", "info", check=False).returncode != 0:
+        problems.append("dockerd is not running")
+    if run("ovs-vsctl", "--timeout=5", "show", check=False).returncode != 0:
+        problems.append("Open vSwitch is not running")
+    if run("docker", "image", "inspect", "busybox:latest", check=False).returncode != 0:
+        problems.append("the busybox:latest image is missing")
+    if problems:
+        pytest.fail("; ".join(problems) + ": run scripts/provision.sh first", pytrace=False)

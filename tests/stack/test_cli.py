@@ -72,6 +72,41 @@ def test_a_reconciler_whose_metrics_port_is_taken_says_so_in_one_line(tmp_path: 
         assert f"cannot start the reconciler: metrics on 127.0.0.1:{port}" in line and "in use" in line
 
 
+def test_a_driver_serves_metrics_on_an_interfaces_address_and_refuses_a_taken_port(tmp_path: Path) -> None:
+    """--metrics-addr IFACE:PORT binds the interface's IPv4 address (compose: docker0); a taken port
+    fails the start in one line, before the plugin socket exists."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sock = str(tmp_path / "m.sock")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dovecote.cli", "driver", "--socket", sock, "--metrics-addr", f"lo:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        import urllib.request
+
+        def scrape() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                return response.read().decode()
+
+        deadline = time.monotonic() + 30
+        text = ""
+        while time.monotonic() < deadline and not text:
+            try:
+                text = scrape()
+            except OSError:
+                time.sleep(0.2)
+        assert 'component="driver"' in text and "dovecote_driver_networks " in text, text[:500]
+        line = one_error_line(dovecote("driver", "--socket", str(tmp_path / "n.sock"), "--metrics-addr",
+                                       f"127.0.0.1:{port}"), "driver")  # fmt: skip
+        assert f"cannot start the driver: metrics on 127.0.0.1:{port}" in line and "in use" in line
+        assert not (tmp_path / "n.sock").exists()
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
 def test_status_without_docker_warns_on_stderr_and_exits_1(stack: Stack) -> None:
     env = dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock")
     args = ("status", "--driver-name", stack.driver_name, "--status-file", str(stack.workdir / "status.json"))

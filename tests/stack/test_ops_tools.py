@@ -343,7 +343,18 @@ def test_each_event_logs_one_line(stack: Stack, make: Factory) -> None:
 def test_json_log_format_is_one_object_per_line(tmp_path: Path) -> None:
     sock = str(tmp_path / "p.sock")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dovecote.cli", "--log-format", "json", "driver", "--socket", sock],
+        [
+            sys.executable,
+            "-m",
+            "dovecote.cli",
+            "--log-format",
+            "json",
+            "driver",
+            "--socket",
+            sock,
+            "--metrics-addr",
+            "",
+        ],  # fmt: skip
         stderr=subprocess.PIPE,
         text=True,
     )

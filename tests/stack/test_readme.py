@@ -116,6 +116,7 @@ def run_command(tmp_path: Path) -> Iterator[RunCommand]:
         DOVECOTE_OF_PORT=str(free_port()),
         DOVECOTE_FAUCET_PROM_PORT=str(free_port()),
         DOVECOTE_METRICS_PORT=str(free_port()),
+        DOVECOTE_DRIVER_METRICS_PORT=str(free_port()),
         DOVECOTE_RUN_DIR=str(tmp_path / "run"),
         DOVECOTE_LOG_DIR=str(tmp_path / "log"),
         DOVECOTE_FAUCET_CONFIG=str(etc / "dovecote" / "faucet" / "faucet.yaml"),

@@ -330,22 +330,53 @@ def test_a_network_vlan_the_operator_does_not_define_is_generated_to_hold_big_ne
     wait_until(lambda: learned() >= 2, 30, f"FAUCET to learn both containers on VLAN {vlan}")
 
 
-def test_reconciler_metrics(stack: Stack, make: Factory) -> None:
-    before = (stack.dovecote_metrics() or {}).get("dovecote_faucet_reloads_confirmed_total", 0.0)
+def test_reconciler_and_driver_metrics(stack: Stack, make: Factory) -> None:
+    confirmed = 'dovecote_faucet_reloads_total{result="confirmed"}'
+    before = (stack.dovecote_metrics() or {}).get(confirmed, 0.0)
+    driver_before = stack.driver_metrics() or {}
     started = time.time()
     net = make.network(mode="nat")
     c = make.container(net.name)
     _loaded_port(stack, c, net.name)
     # FAUCET publishes the loaded hash a moment before the reconciler counts its confirmation
     metrics = wait_until(
-        lambda: (m := stack.dovecote_metrics() or {}).get("dovecote_faucet_reloads_confirmed_total", 0) > before and m,
+        lambda: (m := stack.dovecote_metrics() or {}).get(confirmed, 0) > before and m,
         30,
         "the reconciler to count the reload that loaded the port",
     )
-    assert metrics[f'dovecote_ports_managed{{network="{net.dp}"}}'] == 2
+    ports = wait_until(
+        lambda: (
+            (m := stack.dovecote_metrics() or {}).get(f'dovecote_ports{{network="{net.name}",state="configured"}}') == 2
+            and m
+        ),
+        30,
+        "the container and the gateway to count as configured",
+    )
+    assert ports[f'dovecote_ports{{network="{net.name}",state="pending"}}'] == 0
     # a pass converged after the network was made: the one that confirmed its reload
     assert metrics["dovecote_last_success_timestamp_seconds"] >= started
-    assert metrics["dovecote_reconcile_seconds_count"] >= 1
+    assert metrics["dovecote_reconcile_duration_seconds_count"] >= 1
+    assert metrics["dovecote_faucet_reload_duration_seconds_count"] >= 1
+    assert metrics['dovecote_errors_total{source="internal"}'] == 0
+    assert any(k.startswith("dovecote_build_info{") and 'component="reconciler"' in k for k in metrics)
+    assert "process_resident_memory_bytes" in metrics
+
+    driver = stack.driver_metrics() or {}
+
+    def delta(method: str, outcome: str) -> float:
+        key = f'dovecote_driver_requests_total{{method="{method}",outcome="{outcome}"}}'
+        return driver[key] - driver_before.get(key, 0.0)
+
+    assert delta("CreateNetwork", "ok") >= 1 and delta("CreateEndpoint", "ok") >= 1 and delta("Join", "ok") >= 1
+    assert driver["dovecote_driver_networks"] >= 1 and driver["dovecote_driver_ports"] >= 1
+    assert driver['dovecote_driver_request_duration_seconds_count{method="CreateEndpoint"}'] >= 1
+    assert any(k.startswith("dovecote_build_info{") and 'component="driver"' in k for k in driver)
+    bad = run("docker", "network", "create", short_id("dctbad"), "-d", stack.driver_name, "-o", "ovs.bridge.mode=bogus",
+              check=False)  # fmt: skip
+    assert bad.returncode != 0
+    rejected = 'dovecote_driver_requests_total{method="CreateNetwork",outcome="rejected"}'
+    wait_until(lambda: (stack.driver_metrics() or {}).get(rejected, 0) > driver_before.get(rejected, 0), 10,
+               "the driver to count the rejected CreateNetwork")  # fmt: skip
 
 
 def test_a_port_faucet_no_longer_forwards_gets_its_link_flapped_back(stack: Stack, make: Factory) -> None:

@@ -52,7 +52,8 @@ def test_help_describes_every_command_and_option_with_its_default(capsys: pytest
     driver = flat("driver")
     assert "(default: /run/docker/plugins/ovs.sock)" in driver
     assert "(default: 60.0)" in driver and "(default: unix:/var/run/openvswitch/db.sock)" in driver
-    assert "(default: 127.0.0.1:9304)" in flat("reconciler")
+    assert "(default: 127.0.0.1:10930)" in flat("reconciler")
+    assert "(default: 127.0.0.1:10931)" in driver
     assert "(default: /run/dovecote/reconciler-status.json)" in flat("status")
     assert "--yes" in flat("cleanup") and "--json" in flat("cleanup") and "--json" in flat("doctor")
 
@@ -84,7 +85,7 @@ def test_global_options_default_from_the_environment(monkeypatch: pytest.MonkeyP
         (["status", "--log-level", "verbose"], "invalid choice: 'verbose'"),
         (["status", "--log-format", "xml"], "invalid choice: 'xml'"),
         (["driver", "--orphan-grace", "soon"], "'soon' is not a number of seconds"),
-        (["reconciler", "--faucet-config", "f", "--metrics-addr", "9304"], "'9304' is not HOST:PORT"),
+        (["reconciler", "--faucet-config", "f", "--metrics-addr", "10930"], "'10930' is not HOST:PORT"),
         (["reconciler"], "--faucet-config"),
         (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
         ([], "required: COMMAND"),

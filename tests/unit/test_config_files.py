@@ -171,7 +171,7 @@ def test_the_loop_reports_the_io_error_in_the_status_document(tmp_path: Path, mo
     thread.start()
     thread.join(10)
     assert h.reconciler.status_document().error.startswith("I/O error")
-    assert h.sample("dovecote_errors_total", kind="WriteFailed") == 1
+    assert h.sample("dovecote_errors_total", source="faucet_config") == 1
 
 
 def test_a_second_reconciler_on_one_directory_is_refused(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -105,8 +106,8 @@ def test_loop_writes_validates_and_signals_once_then_is_idempotent(
     assert h.reconciler.run_pass() == "noop"
     assert h.reconciler.run_pass() == "noop"
     assert h.faucet.signals == 1
-    assert h.sample("dovecote_reconcile_passes_total", result="noop") == 2
-    assert h.sample("dovecote_faucet_reloads_confirmed_total") == 1
+    assert h.sample("dovecote_reconcile_passes_total", result="unchanged") == 2
+    assert h.sample("dovecote_faucet_reloads_total", result="confirmed") == 1
     assert h.sample("dovecote_last_success_timestamp_seconds") == h.clock.time()
 
 
@@ -174,7 +175,9 @@ def test_the_status_document_is_the_plan_with_kinds_and_hashes(tmp_path: Path) -
     assert status.candidate_hash == status.written_hash == status.loaded_hash == digest
     assert status.time == h.clock.time()
     assert h.sample("dovecote_port_problems") == 1
-    assert h.sample("dovecote_ports_managed", network="mynet") == 2
+    assert h.sample("dovecote_ports", network="mynet", state="configured") == 2
+    assert h.sample("dovecote_ports", network="mynet", state="rejected") == 1
+    assert h.sample("dovecote_ports", network="mynet", state="pending") == 0
 
 
 def test_a_port_whose_mac_cannot_be_set_is_left_out_with_a_problem(tmp_path: Path) -> None:
@@ -209,7 +212,7 @@ def test_an_unconfirmed_reload_is_retried_at_its_deadline(tmp_path: Path) -> Non
     assert h.reconciler.deadline == (pytest.approx(h.clock.now + 5.0), "retry-reload")
     assert isinstance(h.reconciler.outcome.error, ReloadUnconfirmed) and h.reconciler.outcome.error.retryable
     assert "did not confirm" in h.published[-1].error
-    assert h.sample("dovecote_faucet_reloads_unconfirmed_total") == 1
+    assert h.sample("dovecote_faucet_reloads_total", result="unconfirmed") == 1
     h.faucet.deaf = False
     h.clock.now = h.reconciler.deadline[0]
     assert h.reconciler.run_pass() == "reload"
@@ -438,3 +441,25 @@ def test_pacer_reloads_a_lone_change_at_once_and_resets_after_a_burst() -> None:
     pacer.reloaded(1.0)
     assert pacer.interval == 3.0
     assert pacer.delay(2.6, 2.6) == 0.0 and pacer.interval == 1.0
+
+
+def test_a_stop_ends_the_loop_while_a_reload_is_unconfirmed(tmp_path: Path) -> None:
+    """SIGTERM while FAUCET does not confirm a reload: the loop ends at once, not after the reload
+    timeout (issue 14: the reconciler lingered for it, and its restart found the metrics port taken)."""
+    h = Harness(tmp_path, (bridge(),), docker(), settle_seconds=0)
+    h.reconciler.applier.reload_timeout = 60
+    h.faucet.deaf = True
+    thread = threading.Thread(target=h.reconciler.run_forever)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while h.reconciler.applier.pending is None:
+            assert time.monotonic() < deadline, "no reload was signalled"
+            time.sleep(0.01)
+    finally:
+        stopped_at = time.monotonic()
+        h.reconciler.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert time.monotonic() - stopped_at < 1.0  # of the 60 s it would have waited
+    assert not h.sample("dovecote_faucet_reloads_unconfirmed_total")

@@ -116,6 +116,46 @@ def test_faucet_is_signalled_through_one_pidfd_and_its_exit_is_noticed(tmp_path:
         signaller()  # the pid is gone: reported, nothing signalled
 
 
+STARTING = """
+import os, signal, sys, time
+path = sys.argv[1]
+open(path + ".ready", "w").close()
+while not os.path.exists(path + ".go"):  # FAUCET importing its modules: no SIGHUP handler yet
+    time.sleep(0.02)
+signal.signal(signal.SIGHUP, lambda *a: open(path, "a").write("hup\\n"))
+open(path + ".handles", "w").close()
+time.sleep(60)
+"""
+
+
+def test_a_starting_faucet_is_not_signalled_until_it_handles_sighup(tmp_path: Path) -> None:
+    """Before: a FAUCET restarted by its supervisor got the reconciler's SIGHUP while it was still
+    importing, and SIGHUP's default action killed it (tests/faults found it)."""
+    log = tmp_path / "hups"
+    proc = _child(tmp_path, sys.executable, "-c", STARTING, str(log), "faucet.faucet")
+    pidfile = tmp_path / "faucet.pid"
+    pidfile.write_text(str(proc.pid))
+    signaller = Signaller(str(pidfile))
+    try:
+        deadline = time.monotonic() + 10
+        while not Path(str(log) + ".ready").exists():
+            assert time.monotonic() < deadline, "the fake FAUCET did not start"
+            time.sleep(0.02)
+        with pytest.raises(SignalError, match="still starting"):
+            signaller()
+        time.sleep(0.1)
+        assert proc.poll() is None, "the starting FAUCET was killed by a SIGHUP"
+        Path(str(log) + ".go").touch()
+        while not Path(str(log) + ".handles").exists():
+            assert time.monotonic() < deadline, "the fake FAUCET never handled SIGHUP"
+            time.sleep(0.02)
+        signaller()
+        assert _hups(log, 1) == 1
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_gauge_is_not_faucet(tmp_path: Path) -> None:
     from dovecote.reconciler.faucet import looks_like_faucet
 

@@ -9,7 +9,7 @@ import pytest
 from dovecote import contract
 from dovecote.reconciler.errors import SourceUnavailable
 from dovecote.reconciler.ovsdb_source import build_snapshot
-from dovecote.reconciler.world import FaucetState, OperatorConfig, Sources, read_all, sha256_text
+from dovecote.reconciler.world import Controller, FaucetState, OperatorConfig, Sources, read_all, sha256_text
 from tests.unit.fixtures import NET_ID, bridge, container_port, docker
 
 
@@ -74,8 +74,12 @@ def test_ovsdb_rows_are_decoded_through_the_contract() -> None:
                     name=name,
                     external_ids=contract.encode_network(record),
                     ports=[SimpleNamespace(interfaces=[r]) for r in rows],
+                    controller=[
+                        SimpleNamespace(target="tcp:127.0.0.1:6654", is_connected=False),
+                        SimpleNamespace(target="tcp:127.0.0.1:6653", is_connected=True),
+                    ],
                 ),
-                2: SimpleNamespace(name="br-theirs", external_ids={}, ports=[]),
+                2: SimpleNamespace(name="br-theirs", external_ids={}, ports=[], controller=[]),
             }
         )
     }
@@ -86,3 +90,4 @@ def test_ovsdb_rows_are_decoded_through_the_contract() -> None:
     assert by_name["tap7"].record is None and not by_name["tap7"].link_up and by_name["tap7"].foreign_id == ""
     assert by_name["vif9"].foreign_id == "someone-elses"
     assert (by_name[name].ofport, by_name[name].type) == (-1, "internal")
+    assert decoded.controllers == (Controller("tcp:127.0.0.1:6653", True), Controller("tcp:127.0.0.1:6654", False))
