@@ -611,6 +611,7 @@ def run_reconciler(args: argparse.Namespace) -> int:
         lock_config_dir,
         read_text,
         remove_stale_temp_files,
+        write_atomic,
     )
     from dovecote.reconciler.links import dump_flows, flap_link
     from dovecote.reconciler.loop import Reconciler
@@ -657,41 +658,28 @@ def run_reconciler(args: argparse.Namespace) -> int:
         if args.faucet_metrics != ""
         else None
     )
+    # Multi-host (docs/multi-host.md): FAUCET's files, their validation, the reload and its
+    # confirmation go through the multi-host adapter; the rest is the single host's.
+    multi = _multihost(args, ovsdb, faucet_state or (lambda: None), signaller) if remote or args.host else None
     sources = Sources(
         bridges=ovsdb.snapshot,
         docker=docker_source.snapshot,
-        operator=functools.partial(read_operator, args.faucet_config),
-        generated=functools.partial(read_text, generated_path(config_dir)),
-        faucet=faucet_state or (lambda: None),
+        operator=multi.operator if multi else functools.partial(read_operator, args.faucet_config),
+        generated=multi.generated if multi else functools.partial(read_text, generated_path(config_dir)),
+        faucet=(multi.faucet_state if multi else faucet_state) or (lambda: None),
+        hosts=multi.hosts if multi else None,
     )
     io = Io(
-        validate=validate,
-        signal=signaller,
-        faucet_state=faucet_state,
+        validate=multi.validate if multi else validate,
+        signal=multi.signal if multi else signaller,
+        faucet_state=(multi.faucet_state if multi else faucet_state) if faucet_state is not None else None,
+        write=multi.write if multi else write_atomic,
         set_mac=lambda change: set_container_mac(docker_source.pid(change.container_id), change),
         dump_flows=dump_flows,
         flap=flap_link,
     )
     config_path, generated_file = args.faucet_config, None
-    multi = _multihost(args, ovsdb, faucet_state or (lambda: None), io.signal) if remote or args.host else None
     if multi is not None:
-        sources = Sources(
-            bridges=ovsdb.snapshot,
-            docker=docker_source.snapshot,
-            operator=multi.operator,
-            generated=multi.generated,
-            faucet=multi.faucet_state,
-            hosts=multi.hosts,
-        )
-        io = Io(
-            validate=multi.validate,
-            signal=multi.signal,
-            faucet_state=multi.faucet_state if faucet_state is not None else None,
-            write=multi.write,
-            set_mac=io.set_mac,
-            dump_flows=dump_flows,
-            flap=flap_link,
-        )
         config_path = f"{multi.store.describe()}/{multi.top}"
         generated_file = f"{multi.store.describe()}/{multi.own_file}"
     reconciler = Reconciler(
