@@ -120,6 +120,7 @@ def test_cutting_the_underlay_isolates_and_restoring_heals(
     try:
         cut_at = cluster.clock(a)
         cluster.rig.cut(a)
+        cut_done = cluster.clock(a)  # a loaded machine may take seconds to run the cut itself
         time.sleep(1)  # let the ping log see the cut (the replies' times are what is measured)
         assert not cluster.ping("cut_a", target, count=2), "the cut must isolate the hosts"
         wait_until(lambda: not cluster.links_up(), timeout=60, what="FAUCET to see the link down", interval=0.5)
@@ -134,7 +135,8 @@ def test_cutting_the_underlay_isolates_and_restoring_heals(
     before = [t for t in replies if t < restored_at]
     after = [t for t in replies if t > restored_at]
     assert after, "pings came back"
-    assert not [t for t in replies if cut_at + 1 < t < restored_at], "no reply crossed while cut"
+    crossed = [t - cut_done for t in replies if cut_done + 1 < t < restored_at]
+    assert not crossed, f"replies crossed while cut, this many seconds after the cut was in place: {crossed}"
     measure(
         f"underlay cut: last reply {max(before) - cut_at:.2f} s after the cut, FAUCET saw the link down "
         f"{gone_at - cut_at:.1f} s after; restore -> first reply {min(after) - restored_at:.2f} s "
@@ -170,7 +172,7 @@ def test_removing_a_network_on_one_host_leaves_the_others_dps_untouched(
         b2 = cluster.run(b, "rm_b2", "mh2")
         x = cluster.run(b, "rm_x", net1)
         cluster.run(a, "rm_y", net1)
-        cluster.wait_ping("rm_a", b1, timeout=90)
+        cluster.wait_ping("rm_a", b1, timeout=180)  # a new network's first cross-host ping: 90 s missed at load 50
         cluster.wait_ping("rm_y", x, timeout=90)
         before_text = cluster.host_file_text(b)
         b_dps = sorted(_dps(cluster, b))
