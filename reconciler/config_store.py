@@ -38,6 +38,10 @@ class ConfigStore(Protocol):
     def describe(self) -> str:
         """Where the store is, for logs and errors."""
 
+    @property
+    def error_source(self) -> str:
+        """The ``source`` of ``dovecote_errors_total`` that a failure to read it counts under."""
+
 
 class LocalStore:
     """FAUCET's config directory on this host."""
@@ -64,6 +68,8 @@ class LocalStore:
 
     def describe(self) -> str:
         return self.directory
+
+    error_source = "faucet_config"
 
 
 def parse(text: str | None) -> dict[str, Any]:
@@ -108,7 +114,7 @@ def read_tree(store: ConfigStore, top: str) -> Tree:
     try:
         text = store.get(top)
     except StoreError as exc:
-        raise SourceUnavailable(str(exc)) from exc
+        raise SourceUnavailable(str(exc), source=store.error_source) from exc
     if text is None:
         raise SourceUnavailable(f"{store.describe()}: {top} does not exist")
     texts: dict[str, str] = {top: text}
@@ -124,7 +130,7 @@ def read_tree(store: ConfigStore, top: str) -> Tree:
             try:
                 child_text = store.get(child)
             except StoreError as exc:
-                raise SourceUnavailable(str(exc)) from exc
+                raise SourceUnavailable(str(exc), source=store.error_source) from exc
             if child_text is None:
                 missing.append(child)
                 continue

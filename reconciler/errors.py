@@ -28,12 +28,13 @@ class ReconcileError(Exception):
 
 
 ERROR_SOURCES = (
-    "docker", "ovsdb", "faucet_config", "faucet_signal", "faucet_metrics", "status_file", "openflow", "netlink",
-    "internal",
+    "docker", "ovsdb", "faucet_config", "faucetconfrpc", "faucet_signal", "faucet_metrics", "status_file",
+    "openflow", "netlink", "internal",
 )  # fmt: skip
 """Where a reconciler error comes from: the Docker API, OVSDB, FAUCET's config files (read or
-written), the signal to FAUCET, FAUCET's metrics, the status file, OpenFlow (reading a bridge's
-flows), netlink (flapping a link, setting a container's MAC), or anything else (a bug)."""
+written), the faucetconfrpc server that holds them for a multi-host FAUCET, the signal to FAUCET,
+FAUCET's metrics, the status file, OpenFlow (reading a bridge's flows), netlink (flapping a link,
+setting a container's MAC), or anything else (a bug)."""
 
 
 class SourceUnavailable(ReconcileError):

@@ -149,7 +149,7 @@ class MultiHost:
         try:
             stored = self._tree.texts.get(self.own_file) or self.store.get(self.own_file)
         except StoreError as exc:
-            raise SourceUnavailable(str(exc)) from exc
+            raise SourceUnavailable(str(exc), source=self.store.error_source) from exc
         if stored is None:
             return None
         return self._sent.get(sha256_text(stored), stored)

@@ -41,6 +41,8 @@ class RpcStore:
     def describe(self) -> str:
         return f"faucetconfrpc {self.address}"
 
+    error_source = "faucetconfrpc"
+
     def _client(self) -> tuple[Any, Any]:
         """The stub and the request types, connecting on first use (certificates read then)."""
         try:

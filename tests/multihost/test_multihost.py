@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from dovecote.contract import DEFAULT_METRICS_ADDR
 from tests.multihost.cluster import Cluster
 from tests.multihost.rig import run, wait_until
 
@@ -311,13 +312,16 @@ def test_an_unreachable_faucetconfrpc_is_retried_and_never_blocks_the_driver(
 
 
 def _errors(cluster: Cluster, host: str) -> float:
-    """dovecote_errors_total for passes that could not read a source (the reconciler's metrics)."""
-    fetch = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9304/metrics').read().decode())"
+    """dovecote_errors_total{source="faucetconfrpc"}: passes that could not read FAUCET's files from the
+    faucetconfrpc server (the reconciler's metrics, on its default port)."""
+    fetch = (
+        f"import urllib.request; print(urllib.request.urlopen('http://{DEFAULT_METRICS_ADDR}/metrics').read().decode())"
+    )
     metrics = cluster.rig.exec(host, "python3", "-c", fetch).stdout
     return sum(
         float(line.rpartition(" ")[2])
         for line in metrics.splitlines()
-        if line.startswith("dovecote_errors_total{") and "SourceUnavailable" in line
+        if line.startswith('dovecote_errors_total{source="faucetconfrpc"}')
     )
 
 
