@@ -49,6 +49,17 @@ def _wait_for_pause(fault: Scenario, step: str, seconds: str, act: Callable[[], 
     return result
 
 
+def _paused_docker_run(fault: Scenario, network: str) -> dict[str, object]:
+    """Start a container on ``network`` in the background and wait until its CreateEndpoint pauses
+    (the driver runs with DOVECOTE_TEST_DELAYS=create_endpoint=30); the dict holds docker run's
+    result or exception once its thread is joined."""
+    name = "dcfslow" + os.urandom(3).hex()
+    fault.make.containers.append(name)
+    fault.wanted[name] = network
+    argv = ("docker", "run", "-td", "--name", name, f"--net={network}", "busybox:latest")
+    return _wait_for_pause(fault, "create_endpoint", "30.0", lambda: _in_background(run, *argv))
+
+
 def test_sigterm_during_a_slow_create_network(fault: Scenario) -> None:
     """CreateNetwork stopped with its bridge made: rolled back (no bridge, rules or network), exit < 2 s,
     and a driver restarted at once serves a new network whose containers ping."""
@@ -96,11 +107,7 @@ def test_sigterm_during_a_slow_create_endpoint(fault: Scenario) -> None:
     net = fault.network("nat")
     first = fault.run_container(net.name, check=True)
     with fault.driver_env(DOVECOTE_TEST_DELAYS="create_endpoint=30"):
-        name = "dcfslow" + os.urandom(3).hex()
-        fault.make.containers.append(name)
-        fault.wanted[name] = net.name
-        argv = ("docker", "run", "-td", "--name", name, f"--net={net.name}", "busybox:latest")
-        pending = _wait_for_pause(fault, "create_endpoint", "30.0", lambda: _in_background(run, *argv))
+        pending = _paused_docker_run(fault, net.name)
         took = fault.stack.stop_timed("driver")
         fault.notes.append(f"driver exit {took:.2f} s")
         pending["thread"].join(120)  # type: ignore[attr-defined]
@@ -161,11 +168,7 @@ def test_kill_9_during_a_slow_create_endpoint(fault: Scenario) -> None:
     net = fault.network("nat")
     fault.run_container(net.name, check=True)
     with fault.driver_env(DOVECOTE_TEST_DELAYS="create_endpoint=30"):
-        name = "dcfslow" + os.urandom(3).hex()
-        fault.make.containers.append(name)
-        fault.wanted[name] = net.name
-        argv = ("docker", "run", "-td", "--name", name, f"--net={net.name}", "busybox:latest")
-        pending = _wait_for_pause(fault, "create_endpoint", "30.0", lambda: _in_background(run, *argv))
+        pending = _paused_docker_run(fault, net.name)
         fault.stack.kill("driver")
         fault.stack.start_driver()
         pending["thread"].join(120)  # type: ignore[attr-defined]
